@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 deploy/install_deps.sh
 
 BUILD_DIR="${BUILD_DIR:-build}"
+mkdir -p "$BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
-  -DPDSERVE_SANITIZE="${PDSERVE_SANITIZE:-}" >"$BUILD_DIR.configure.log" 2>&1 \
-  || { cat "$BUILD_DIR.configure.log"; exit 1; }
+  -DPDSERVE_SANITIZE="${PDSERVE_SANITIZE:-}" >"$BUILD_DIR/configure.log" 2>&1 \
+  || { cat "$BUILD_DIR/configure.log"; exit 1; }
 cmake --build "$BUILD_DIR" -j2
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 300 "$@"

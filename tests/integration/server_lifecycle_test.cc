@@ -1,0 +1,79 @@
+// Every server binary starts on port 0, answers grpc.health.v1 SERVING, lists its service
+// through reflection, and exits 0 on SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/integration/grpc_probe.h"
+#include "tests/integration/process.h"
+
+namespace pdserve::testing {
+namespace {
+
+struct ServerCase {
+  std::string binary;
+  std::string service;     // full gRPC service name
+  bool needs_cache;        // gets --cache_manager=<a running kv_cache_manager>
+  std::vector<std::string> extra_args;
+};
+
+class ServerLifecycleTest : public ::testing::TestWithParam<ServerCase> {};
+
+TEST_P(ServerLifecycleTest, ServesHealthAndReflectionThenExitsCleanlyOnSigterm) {
+  const ServerCase& c = GetParam();
+  ASSERT_EQ(access(BinaryPath(c.binary).c_str(), X_OK), 0) << BinaryPath(c.binary);
+
+  std::unique_ptr<Process> cache;
+  std::vector<std::string> args = {"--address=127.0.0.1:0"};
+  if (c.needs_cache) {
+    auto started = Process::StartServer(BinaryPath("kv_cache_manager"),
+                                        {"--address=127.0.0.1:0", "--capacity=64MiB"});
+    ASSERT_TRUE(started.ok()) << started.status();
+    cache = std::move(*started);
+    args.push_back("--cache_manager=" + cache->address());
+  }
+  args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+
+  auto server = Process::StartServer(BinaryPath(c.binary), args);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = (*server)->address();
+
+  ASSERT_TRUE(WaitServing(address, "", absl::Seconds(30)).ok());
+  ASSERT_TRUE(WaitServing(address, c.service, absl::Seconds(30)).ok());
+  auto unknown = HealthStatus(address, "no.such.Service");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_EQ(*unknown, "SERVICE_UNKNOWN");
+
+  auto services = ListServices(address);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_NE(std::find(services->begin(), services->end(), c.service), services->end())
+      << "reflection does not list " << c.service;
+  EXPECT_NE(std::find(services->begin(), services->end(), "grpc.health.v1.Health"),
+            services->end());
+
+  (*server)->Signal(SIGTERM);
+  auto code = (*server)->Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+}
+
+std::vector<ServerCase> Cases() {
+  std::vector<ServerCase> cases = {
+      {"kv_cache_manager", "pdserve.kvcache.v1.KvCache", false, {"--capacity=64MiB"}},
+      {"prefill_server", "pdserve.inference.v1.Prefill", true, {"--model=synthetic:tiny"}},
+      {"decode_server", "pdserve.inference.v1.Decode", true, {"--model=synthetic:tiny"}},
+  };
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllServers, ServerLifecycleTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<ServerCase>& info) {
+                           return info.param.binary;
+                         });
+
+}  // namespace
+}  // namespace pdserve::testing
