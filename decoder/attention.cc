@@ -1,0 +1,132 @@
+// Chunked online-softmax attention reading K/V in place from spans.
+#include "decoder/attention.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "decoder/ops.h"
+
+namespace pdserve::decoder::internal {
+namespace {
+
+// Walks the positions of a KvSource in order, yielding each token's base pointer.
+class KvCursor {
+ public:
+  KvCursor(const KvSource& kv, int64_t token_floats) : kv_(kv), token_floats_(token_floats) {}
+
+  // Pointer to the next position's K/V (token base).
+  const float* Next() {
+    while (span_ < kv_.past.size() && offset_ >= kv_.past[span_].num_tokens) {
+      ++span_;
+      offset_ = 0;
+    }
+    if (span_ < kv_.past.size()) return kv_.past[span_].data + (offset_++) * token_floats_;
+    return kv_.tail + (offset_++) * token_floats_;
+  }
+
+ private:
+  const KvSource& kv_;
+  int64_t token_floats_;
+  size_t span_ = 0;
+  int64_t offset_ = 0;
+};
+
+// Sums each of 8 vectors' lanes: result lane j = sum of v[j]'s lanes in the fixed order
+// ((0+1)+(2+3)) + ((4+5)+(6+7)).
+inline __m256 Reduce8(const __m256 v[8]) {
+  const __m256 a01 = _mm256_hadd_ps(v[0], v[1]);
+  const __m256 a23 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 a45 = _mm256_hadd_ps(v[4], v[5]);
+  const __m256 a67 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 b0123 = _mm256_hadd_ps(a01, a23);  // [v0 lo, v1 lo, v2 lo, v3 lo | hi ...]
+  const __m256 b4567 = _mm256_hadd_ps(a45, a67);
+  const __m256 lo = _mm256_permute2f128_ps(b0123, b4567, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(b0123, b4567, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+// scores[j] = dot(q, keys[j]) * scale for 8 keys.
+inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, __m256 scale) {
+  __m256 acc[8];
+  for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+  for (int d = 0; d < head_dim; d += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + d);
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(keys[j] + d), acc[j]);
+  }
+  return _mm256_mul_ps(Reduce8(acc), scale);
+}
+
+}  // namespace
+
+void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
+                 int64_t num_keys, const KvSource& kv, float scale, float* out) {
+  const int head_dim = layout.head_dim;
+  const int64_t k_off = layout.Offset(layer, 0, kv_head);
+  const int64_t v_off = layout.Offset(layer, 1, kv_head);
+  const __m256 vscale = _mm256_set1_ps(scale);
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+
+  // Running state per head: max m, denominator l, numerator acc[head_dim].
+  alignas(32) float acc[kMaxHeadDim * 8];
+  float m[8], l[8];
+  // group <= 8 is the common case; larger groups are processed in slices of 8 heads.
+  for (int g0 = 0; g0 < group; g0 += 8) {
+    const int gn = std::min(8, group - g0);
+    for (int g = 0; g < gn; ++g) {
+      m[g] = kNegInf;
+      l[g] = 0.0f;
+      std::fill(acc + g * head_dim, acc + (g + 1) * head_dim, 0.0f);
+    }
+    KvCursor cursor(kv, layout.TokenFloats());
+    const float* tokens[kAttentionChunk];
+    for (int64_t c0 = 0; c0 < num_keys; c0 += kAttentionChunk) {
+      const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, num_keys - c0));
+      for (int j = 0; j < n; ++j) tokens[j] = cursor.Next();
+      // Pad with the last key: padded scores are computed and ignored.
+      for (int j = n; j < kAttentionChunk; ++j) tokens[j] = tokens[n - 1];
+      const float* keys[kAttentionChunk];
+      for (int j = 0; j < kAttentionChunk; ++j) keys[j] = tokens[j] + k_off;
+      const int vecs = (n + 7) / 8;
+      for (int g = 0; g < gn; ++g) {
+        const float* qh = q + int64_t{g0 + g} * head_dim;
+        alignas(32) float s[kAttentionChunk];
+        for (int b = 0; b < vecs; ++b) _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
+        float chunk_max = s[0];
+        for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[j]);
+        const float new_max = std::max(m[g], chunk_max);
+        alignas(32) float p[kAttentionChunk];
+        const __m256 vmax = _mm256_set1_ps(new_max);
+        for (int b = 0; b < vecs; ++b) {
+          _mm256_store_ps(p + 8 * b, Exp8(_mm256_sub_ps(_mm256_load_ps(s + 8 * b), vmax)));
+        }
+        const float correction =
+            _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[g] - new_max)));  // exp(-inf) = 0
+        m[g] = new_max;
+        float sum = 0.0f;
+        for (int j = 0; j < n; ++j) sum += p[j];
+        l[g] = l[g] * correction + sum;
+        float* a = acc + g * head_dim;
+        const __m256 vc = _mm256_set1_ps(correction);
+        for (int d = 0; d < head_dim; d += 8) {
+          __m256 av = _mm256_mul_ps(_mm256_load_ps(a + d), vc);
+          for (int j = 0; j < n; ++j) {
+            av = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(tokens[j] + v_off + d), av);
+          }
+          _mm256_store_ps(a + d, av);
+        }
+      }
+    }
+    for (int g = 0; g < gn; ++g) {
+      const __m256 inv = _mm256_set1_ps(1.0f / l[g]);
+      float* o = out + int64_t{g0 + g} * head_dim;
+      for (int d = 0; d < head_dim; d += 8) {
+        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + g * head_dim + d), inv));
+      }
+    }
+  }
+}
+
+}  // namespace pdserve::decoder::internal

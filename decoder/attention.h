@@ -1,0 +1,38 @@
+// Causal grouped-query attention of one query token over a paged K/V view.
+#ifndef PDSERVE_DECODER_ATTENTION_H_
+#define PDSERVE_DECODER_ATTENTION_H_
+
+#include <cstdint>
+
+#include "decoder/kv_layout.h"
+
+namespace pdserve::decoder::internal {
+
+// Largest head_dim the attention kernel supports.
+inline constexpr int kMaxHeadDim = 256;
+// Keys are processed in chunks of this many absolute positions ([0,16), [16,32), ...), so the
+// arithmetic is independent of how K/V is split into spans.
+inline constexpr int kAttentionChunk = 16;
+
+// A sequence's K/V for positions 0.. : the spans of `past`, then `tail_tokens` tokens at `tail`
+// (token-major, TokenFloats() floats each; e.g. the tokens being computed right now).
+struct KvSource {
+  KvView past;
+  const float* tail = nullptr;
+  int64_t tail_tokens = 0;
+};
+
+// For the query heads [kv_head * group, (kv_head + 1) * group) of one token at position
+// num_keys - 1, computes softmax(q k^T * scale) v over positions [0, num_keys) of `kv` with a
+// numerically stable online softmax.
+// q: group x head_dim floats (after RoPE). out: group x head_dim floats.
+// REQUIRES: kv covers at least num_keys tokens; layout.head_dim % 8 == 0, <= kMaxHeadDim;
+// num_keys >= 1.
+// The result bits depend only on q, the K/V values and num_keys (not on spans or callers):
+// Prefill and DecodeStep both use this routine.
+void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
+                 int64_t num_keys, const KvSource& kv, float scale, float* out);
+
+}  // namespace pdserve::decoder::internal
+
+#endif  // PDSERVE_DECODER_ATTENTION_H_

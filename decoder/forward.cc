@@ -1,0 +1,87 @@
+// Layer-by-layer forward pass over a set of token rows.
+#include "decoder/forward.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "decoder/aligned_buffer.h"
+#include "decoder/linear.h"
+
+namespace pdserve::decoder::internal {
+
+void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* kv_out,
+             absl::FunctionRef<void(int)> on_layer, absl::Span<const int64_t> logit_rows,
+             float* logits_out) {
+  const ModelConfig& c = model.config;
+  const ModelWeights& w = model.weights;
+  ThreadPool* pool = &model.pool;
+  const KvLayout layout{c.num_layers, c.num_kv_heads, c.head_dim};
+  const int64_t t = static_cast<int64_t>(rows.size());
+  const int64_t h = c.hidden_size;
+  const int64_t d = c.head_dim;
+  const int64_t q_width = c.num_heads * d;
+  const int64_t kv_width = c.num_kv_heads * d;
+  const int64_t qkv_width = q_width + 2 * kv_width;
+  const int64_t inter = c.intermediate_size;
+  const int64_t token_floats = layout.TokenFloats();
+  const int group = c.num_heads / c.num_kv_heads;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+
+  AlignedBuffer x(t * h), xn(t * h), tmp(t * h), qkv(t * qkv_width), attn(t * q_width),
+      gu(t * 2 * inter), act(t * inter), angles(t * d);
+  for (int64_t i = 0; i < t; ++i) {
+    std::memcpy(x.data() + i * h, w.embed.data() + int64_t{rows[i].token} * h, h * sizeof(float));
+    model.rope.Angles(rows[i].position, angles.data() + i * d);
+  }
+
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    const LayerWeights& lw = w.layers[layer];
+    for (int64_t i = 0; i < t; ++i) {
+      RmsNorm(x.data() + i * h, lw.input_norm.data(), h, eps, xn.data() + i * h);
+    }
+    MatMul(lw.qkv, xn.data(), t, h, qkv.data(), qkv_width, pool);
+    for (int64_t i = 0; i < t; ++i) {
+      float* row = qkv.data() + i * qkv_width;
+      const float* cs = angles.data() + i * d;
+      model.rope.Apply(cs, c.num_heads, row);
+      model.rope.Apply(cs, c.num_kv_heads, row + q_width);
+      float* dst = kv_out + i * token_floats + layout.Offset(layer, 0, 0);
+      std::memcpy(dst, row + q_width, 2 * kv_width * sizeof(float));  // K then V
+    }
+    on_layer(layer);
+
+    // Attention: one work item per (row, kv head), dealt round-robin to balance causal cost.
+    const int64_t items = t * c.num_kv_heads;
+    pool->Run([&](int index, int count) {
+      for (int64_t it = index; it < items; it += count) {
+        const int64_t i = it / c.num_kv_heads;
+        const int kvh = static_cast<int>(it % c.num_kv_heads);
+        const float* q = qkv.data() + i * qkv_width + kvh * group * d;
+        float* out = attn.data() + i * q_width + kvh * group * d;
+        AttendGroup(layout, layer, kvh, group, q, rows[i].position + 1, rows[i].kv, scale, out);
+      }
+    });
+    MatMul(lw.o, attn.data(), t, q_width, tmp.data(), h, pool);
+    for (int64_t i = 0; i < t; ++i) AddInPlace(tmp.data() + i * h, h, x.data() + i * h);
+
+    for (int64_t i = 0; i < t; ++i) {
+      RmsNorm(x.data() + i * h, lw.post_attention_norm.data(), h, eps, xn.data() + i * h);
+    }
+    MatMul(lw.gate_up, xn.data(), t, h, gu.data(), 2 * inter, pool);
+    for (int64_t i = 0; i < t; ++i) {
+      const float* g = gu.data() + i * 2 * inter;
+      SwiGlu(g, g + inter, inter, act.data() + i * inter);
+    }
+    MatMul(lw.down, act.data(), t, inter, tmp.data(), h, pool);
+    for (int64_t i = 0; i < t; ++i) AddInPlace(tmp.data() + i * h, h, x.data() + i * h);
+  }
+
+  const int64_t n = static_cast<int64_t>(logit_rows.size());
+  for (int64_t j = 0; j < n; ++j) {
+    RmsNorm(x.data() + logit_rows[j] * h, w.final_norm.data(), h, eps, xn.data() + j * h);
+  }
+  MatMul(w.lm_head, xn.data(), n, h, logits_out, c.vocab_size, pool);
+}
+
+}  // namespace pdserve::decoder::internal
