@@ -154,7 +154,9 @@ absl::StatusOr<ReadSnapshot> KvCacheManager::Read(
   snapshot.sequence_length_ = s->committed;
   snapshot.block_size_ = options_.block_size;
   snapshot.token_bytes_ = s->ns->token_bytes;
-  for (size_t i = from_token / options_.block_size; i < s->blocks.size(); ++i) {
+  const size_t first_block =
+      from_token == s->committed ? s->blocks.size() : from_token / options_.block_size;
+  for (size_t i = first_block; i < s->blocks.size(); ++i) {
     Block* block = s->blocks[i];
     if (block->indexed && held_keys.contains(block->key)) continue;
     BlockView view;
