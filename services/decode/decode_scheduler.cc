@@ -1,0 +1,285 @@
+// Continuous batching decode loop.
+#include "services/decode/decode_scheduler.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace pdserve::decode {
+
+// One request in the scheduler. Owned by the loop thread once admitted.
+struct DecodeScheduler::Sequence {
+  DecodeInput input;
+  DecodeSink* sink = nullptr;
+  decoder::Sampler sampler{decoder::SamplingParams{}};
+  absl::flat_hash_set<int32_t> stops;
+  int32_t last_token = 0;
+  uint64_t position = 0;    // committed length in the manager = last_token's position
+  uint32_t step_index = 0;  // generation index of the next sampled token
+  uint32_t produced = 0;
+  absl::Time queued_at;
+  common::HopReport report;
+  // Local copy of the sequence's K/V blocks, by block index (delta mode keeps full ones).
+  std::vector<kvclient::KvBlock> blocks;
+  std::vector<decoder::KvSpan> spans;  // the current step's view over `blocks`
+};
+
+DecodeScheduler::DecodeScheduler(const DecodeSchedulerOptions& options) : options_(options) {
+  loop_ = std::thread([this] { Loop(); });
+}
+
+DecodeScheduler::~DecodeScheduler() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  loop_.join();
+}
+
+int DecodeScheduler::active() const {
+  absl::MutexLock lock(&mu_);
+  return active_count_;
+}
+
+absl::Status DecodeScheduler::Submit(const DecodeInput& input, DecodeSink* sink) {
+  const decoder::Model& model = *options_.model;
+  if (!input.model.empty() && input.model != model.name() &&
+      std::find(options_.model_aliases.begin(), options_.model_aliases.end(), input.model) ==
+          options_.model_aliases.end()) {
+    return absl::NotFoundError(absl::StrCat("model: '", input.model, "' is not served here (this ",
+                                            "server runs '", model.name(), "')"));
+  }
+  if (input.sequence_id.empty()) return absl::InvalidArgumentError("sequence_id: empty");
+  const int vocab = model.config().vocab_size;
+  if (input.last_token_id < 0 || input.last_token_id >= vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("last_token_id: ", input.last_token_id,
+                                                   " outside the vocabulary [0, ", vocab, ")"));
+  }
+  if (input.max_new_tokens == 0 || input.max_new_tokens > options_.max_new_tokens_limit) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_new_tokens: ", input.max_new_tokens,
+                                                   " outside [1, ", options_.max_new_tokens_limit,
+                                                   "]"));
+  }
+  if (input.position == 0 ||
+      input.position >= static_cast<uint64_t>(model.config().max_position_embeddings)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("position: ", input.position, " outside [1, ",
+                     model.config().max_position_embeddings, ")"));
+  }
+  if (absl::Status s = decoder::Validate(input.sampling); !s.ok()) return s;
+
+  auto seq = std::make_unique<Sequence>();
+  seq->input = input;
+  seq->sink = sink;
+  seq->sampler = decoder::Sampler(input.sampling);
+  seq->stops.insert(input.stop_token_ids.begin(), input.stop_token_ids.end());
+  if (!input.ignore_eos) {
+    seq->stops.insert(model.config().eos_token_ids.begin(), model.config().eos_token_ids.end());
+  }
+  seq->last_token = input.last_token_id;
+  seq->position = input.position;
+  seq->step_index = input.step_index;
+  seq->queued_at = absl::Now();
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("decode server is shutting down");
+  pending_.push_back(std::move(seq));
+  ++active_count_;
+  return absl::OkStatus();
+}
+
+absl::Status DecodeScheduler::Admit(Sequence& seq) {
+  absl::StatusOr<kvclient::SequenceState> state =
+      options_.cache->GetSequence(seq.input.sequence_id);
+  if (!state.ok()) return state.status();
+  if (state->num_tokens < state->prompt_tokens) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sequence_id: '", seq.input.sequence_id, "' has ", state->num_tokens, " of ",
+                     state->prompt_tokens, " prompt tokens committed; prefill has not finished"));
+  }
+  if (state->num_tokens != seq.position) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("position: ", seq.position, " but sequence '", seq.input.sequence_id,
+                     "' holds ", state->num_tokens, " tokens"));
+  }
+  seq.report.queue_us = common::Micros(absl::Now() - seq.queued_at);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeScheduler::Fetch(Sequence& seq) {
+  const decoder::KvLayout layout = options_.model->kv_layout();
+  std::vector<kvclient::BlockKey> held;
+  if (options_.fetch == KvFetchMode::kDelta) {
+    for (const kvclient::KvBlock& b : seq.blocks) {
+      if (b.key.has_value()) held.push_back(*b.key);
+    }
+  }
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<kvclient::ReadResult> read =
+      options_.cache->Read(seq.input.sequence_id, 0, held, layout);
+  seq.report.kv_fetch_us += common::Micros(absl::Now() - t0);
+  if (!read.ok()) return read.status();
+  seq.report.kv_bytes_read += read->bytes;
+  if (read->sequence_length != seq.position) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sequence '", seq.input.sequence_id, "' holds ", read->sequence_length,
+                     " tokens, expected ", seq.position, " (another writer?)"));
+  }
+  if (options_.fetch == KvFetchMode::kFull) seq.blocks.clear();
+  for (kvclient::KvBlock& block : read->blocks) {
+    if (block.index > seq.blocks.size()) {
+      return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
+                                              block.index, " arrived without its predecessors"));
+    }
+    if (block.index == seq.blocks.size()) {
+      seq.blocks.push_back(std::move(block));
+    } else {
+      seq.blocks[block.index] = std::move(block);
+    }
+  }
+  seq.spans.clear();
+  uint64_t covered = 0;
+  for (const kvclient::KvBlock& b : seq.blocks) {
+    if (b.first_token != covered) {
+      return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
+                                              b.index, " starts at ", b.first_token,
+                                              ", expected ", covered));
+    }
+    seq.spans.push_back({b.data->data(), b.num_tokens});
+    covered += b.num_tokens;
+  }
+  if (covered != seq.position) {
+    return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': K/V covers ",
+                                            covered, " tokens, expected ", seq.position));
+  }
+  return absl::OkStatus();
+}
+
+void DecodeScheduler::FinishSequence(Sequence& seq, const absl::Status& status, StopReason reason,
+                                     std::optional<EmittedToken> last) {
+  if (!seq.input.keep_sequence) {
+    // Best effort: an unreleased sequence is reclaimed by its lease.
+    options_.cache->Release(seq.input.sequence_id).IgnoreError();
+  }
+  seq.sink->OnFinish(status, reason, seq.report, std::move(last));
+  seq.sink = nullptr;
+  absl::MutexLock lock(&mu_);
+  --active_count_;
+}
+
+void DecodeScheduler::Loop() {
+  std::vector<std::unique_ptr<Sequence>> batch;
+  while (true) {
+    std::vector<std::unique_ptr<Sequence>> joining;
+    bool stop;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this, &batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !pending_.empty() || !batch.empty();
+      };
+      mu_.Await(absl::Condition(&has_work));
+      stop = stopping_;
+      while (!pending_.empty() &&
+             (stop || static_cast<int>(batch.size() + joining.size()) < options_.max_batch)) {
+        joining.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    if (stop) {
+      const absl::Status down = absl::UnavailableError("decode server is shutting down");
+      for (auto& seq : batch) FinishSequence(*seq, down, StopReason::kLength);
+      for (auto& seq : joining) FinishSequence(*seq, down, StopReason::kLength);
+      return;
+    }
+    for (auto& seq : joining) {
+      if (absl::Status s = Admit(*seq); !s.ok()) {
+        seq->input.keep_sequence = true;  // not ours to release when admission fails
+        FinishSequence(*seq, s, StopReason::kLength);
+        continue;
+      }
+      batch.push_back(std::move(seq));
+    }
+    if (!batch.empty()) Step(batch);
+  }
+}
+
+void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
+  const decoder::Model& model = *options_.model;
+  const absl::Time step_start = absl::Now();
+  // Drop cancelled streams, then fetch each sequence's cumulative K/V.
+  std::vector<std::unique_ptr<Sequence>> running;
+  for (auto& seq : batch) {
+    if (seq->sink->Cancelled()) {
+      FinishSequence(*seq, absl::CancelledError("decode: client cancelled or deadline passed"),
+                     StopReason::kLength);
+      continue;
+    }
+    if (absl::Status s = Fetch(*seq); !s.ok()) {
+      FinishSequence(*seq, s, StopReason::kLength);
+      continue;
+    }
+    running.push_back(std::move(seq));
+  }
+  batch.clear();
+  if (running.empty()) return;
+
+  const decoder::KvLayout layout = model.kv_layout();
+  const int vocab = model.config().vocab_size;
+  std::vector<decoder::Model::DecodeItem> items;
+  for (auto& seq : running) items.push_back({seq->last_token, seq->spans});
+  std::vector<float> kv(running.size() * layout.TokenFloats());
+  std::vector<float> logits(running.size() * vocab);
+  absl::Time t0 = absl::Now();
+  absl::Status computed = model.DecodeStep(items, absl::MakeSpan(kv), absl::MakeSpan(logits));
+  absl::Time t1 = absl::Now();
+  if (!computed.ok()) {
+    for (auto& seq : running) FinishSequence(*seq, computed, StopReason::kLength);
+    return;
+  }
+
+  std::vector<kvclient::AppendRequestItem> appends;
+  for (size_t i = 0; i < running.size(); ++i) {
+    appends.push_back({running[i]->input.sequence_id, running[i]->position,
+                       {running[i]->last_token},
+                       absl::MakeConstSpan(kv).subspan(i * layout.TokenFloats(),
+                                                       layout.TokenFloats())});
+  }
+  absl::StatusOr<std::vector<absl::Status>> appended = options_.cache->Append(appends);
+  absl::Time t2 = absl::Now();
+
+  for (size_t i = 0; i < running.size(); ++i) {
+    Sequence& seq = *running[i];
+    seq.report.decode_compute_us += common::Micros(t1 - t0);
+    seq.report.append_us += common::Micros(t2 - t1);
+    absl::Status status = appended.ok() ? (*appended)[i] : appended.status();
+    if (!status.ok()) {
+      FinishSequence(seq, status, StopReason::kLength);
+      running[i] = nullptr;
+      continue;
+    }
+    seq.report.kv_bytes_written += layout.TokenFloats() * sizeof(float);
+    ++seq.position;
+    const int32_t token = seq.sampler.SampleAt(
+        absl::MakeConstSpan(logits).subspan(i * vocab, vocab), seq.step_index);
+    EmittedToken emitted{token, seq.step_index, options_.tokenizer->Decode({token})};
+    ++seq.step_index;
+    ++seq.produced;
+    seq.last_token = token;
+    if (seq.stops.contains(token)) {
+      FinishSequence(seq, absl::OkStatus(), StopReason::kStop, std::move(emitted));
+      running[i] = nullptr;
+    } else if (seq.produced >= seq.input.max_new_tokens ||
+               seq.position + 1 >= static_cast<uint64_t>(model.config().max_position_embeddings)) {
+      FinishSequence(seq, absl::OkStatus(), StopReason::kLength, std::move(emitted));
+      running[i] = nullptr;
+    } else {
+      seq.sink->OnToken(std::move(emitted));
+    }
+  }
+  for (auto& seq : running) {
+    if (seq != nullptr) batch.push_back(std::move(seq));
+  }
+  if (options_.on_step) options_.on_step(static_cast<int>(running.size()), absl::Now() - step_start);
+}
+
+}  // namespace pdserve::decode

@@ -1,0 +1,85 @@
+// prefill_server: runs prompts through the model and writes their K/V to the cache manager.
+#include <cstdio>
+#include <memory>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "decoder/model.h"
+#include "decoder/tokenizer.h"
+#include "services/common/auth.h"
+#include "services/common/health_watcher.h"
+#include "services/common/metrics_http_server.h"
+#include "services/common/server_flags.h"
+#include "services/common/server_runner.h"
+#include "services/common/shutdown_signal.h"
+#include "services/common/worker_pool.h"
+#include "services/kv_client/kv_cache_client.h"
+#include "services/prefill/prefill_core.h"
+#include "services/prefill/prefill_service.h"
+
+ABSL_FLAG(std::string, model, "synthetic:tiny", "model directory (Hugging Face layout) or name");
+ABSL_FLAG(std::string, cache_manager, "127.0.0.1:50051", "kv_cache_manager host:port");
+ABSL_FLAG(int, model_threads, 0, "threads for the model's kernels; 0 = one per core");
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "prefill_server: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pdserve::common::BlockShutdownSignals();
+  absl::SetProgramUsageMessage("prefill_server --model=DIR_OR_NAME --cache_manager=HOST:PORT");
+  absl::ParseCommandLine(argc, argv);
+  using namespace pdserve;  // NOLINT: main only
+
+  decoder::LoadOptions load;
+  load.num_threads = absl::GetFlag(FLAGS_model_threads);
+  auto model = decoder::Model::Load(absl::GetFlag(FLAGS_model), load);
+  if (!model.ok()) return Fail(model.status());
+  auto tokenizer = decoder::Tokenizer::Create(**model);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+
+  kvclient::KvCacheClientOptions cache_options;
+  cache_options.target = absl::GetFlag(FLAGS_cache_manager);
+  cache_options.channel.tls = common::ClientTlsFromFlags();
+  cache_options.channel.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  cache_options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  auto cache = kvclient::KvCacheClient::Create(cache_options);
+  if (!cache.ok()) return Fail(cache.status());
+
+  prefill::PrefillCoreOptions core_options;
+  core_options.model = model->get();
+  core_options.tokenizer = tokenizer->get();
+  core_options.cache = cache->get();
+  core_options.model_aliases = {absl::GetFlag(FLAGS_model)};
+  prefill::PrefillCore core(core_options);
+
+  common::MetricsRegistry metrics;
+  common::WorkerPool workers(common::WorkerThreadsFromFlags());
+  common::TokenAuth auth(absl::GetFlag(FLAGS_auth_token));
+  prefill::PrefillService service(&core, &workers, &auth, &metrics);
+
+  auto runner = common::ServerRunner::Start(
+      common::ServerOptionsFromFlags("prefill_server"),
+      {{&service, inference::v1::Prefill::service_full_name()}}, /*serving=*/false);
+  if (!runner.ok()) return Fail(runner.status());
+
+  std::unique_ptr<common::MetricsHttpServer> metrics_server;
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    auto started = common::MetricsHttpServer::Start("127.0.0.1", absl::GetFlag(FLAGS_metrics_port),
+                                                    &metrics);
+    if (!started.ok()) return Fail(started.status());
+    metrics_server = *std::move(started);
+    std::printf("prefill_server metrics on 127.0.0.1:%d\n", metrics_server->port());
+  }
+  // SERVING only while the cache manager answers.
+  common::HealthWatcher watcher([&] { return (*cache)->Healthy(absl::Seconds(1)); },
+                                [&](bool up) { (*runner)->SetServing(up); }, absl::Seconds(1));
+  (*runner)->RunUntilSignal();
+  return 0;
+}
