@@ -23,6 +23,7 @@ struct RpcCommand {
   std::optional<std::string> metadata;   // JSON object, replaces the file's "metadata"
   bool insecure = false;                 // force plaintext even if the file does not say so
   int threads = 1;
+  bool dry_run = false;                  // print calls 0 and 1 as JSON, connect to nothing
   std::string output;                    // JSON summary path; empty = stdout
   std::string responses;                 // response messages as JSON lines
   std::vector<std::string> expect_codes; // e.g. {"OK", "NotFound"}; empty = no check

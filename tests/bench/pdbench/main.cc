@@ -28,6 +28,7 @@ ABSL_FLAG(std::string, data_file, "", "rpc: file holding the request data JSON")
 ABSL_FLAG(std::string, metadata, "", "rpc: metadata JSON object (overrides the config)");
 ABSL_FLAG(bool, insecure, false, "rpc: plaintext even if the config does not set insecure");
 ABSL_FLAG(int, threads, 1, "rpc: completion-queue threads driving the calls");
+ABSL_FLAG(bool, dry_run, false, "rpc: print the messages of calls 0 and 1 and exit");
 ABSL_FLAG(std::string, responses, "", "rpc: write every response message as a JSON line");
 ABSL_FLAG(std::string, expect_codes, "",
           "rpc: comma-separated status names (OK,NotFound,...); exit 3 on any other");
@@ -87,6 +88,7 @@ int Rpc(const std::vector<char*>& args) {
   if (!absl::GetFlag(FLAGS_metadata).empty()) c.metadata = absl::GetFlag(FLAGS_metadata);
   c.insecure = absl::GetFlag(FLAGS_insecure);
   c.threads = absl::GetFlag(FLAGS_threads);
+  c.dry_run = absl::GetFlag(FLAGS_dry_run);
   c.output = absl::GetFlag(FLAGS_output);
   c.responses = absl::GetFlag(FLAGS_responses);
   if (!absl::GetFlag(FLAGS_expect_codes).empty()) {

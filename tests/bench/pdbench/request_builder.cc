@@ -54,12 +54,11 @@ std::string MethodPath(const gpb::MethodDescriptor& method) {
   return absl::StrCat("/", method.service()->full_name(), "/", method.name());
 }
 
-absl::StatusOr<std::string> ResponseToJson(const gpb::MethodDescriptor& method,
-                                           const std::string& bytes) {
-  std::unique_ptr<gpb::Message> message = NewMessage(method.output_type());
+absl::StatusOr<std::string> MessageBytesToJson(const gpb::Descriptor& type,
+                                               const std::string& bytes) {
+  std::unique_ptr<gpb::Message> message = NewMessage(&type);
   if (!message->ParseFromString(bytes)) {
-    return absl::DataLossError(
-        absl::StrCat("response of ", method.full_name(), " does not parse"));
+    return absl::DataLossError(absl::StrCat("bytes do not parse as ", type.full_name()));
   }
   std::string json;
   gpb::util::JsonPrintOptions options;

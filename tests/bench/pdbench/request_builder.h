@@ -22,9 +22,9 @@ absl::StatusOr<const google::protobuf::MethodDescriptor*> FindMethod(const std::
 // gRPC's wire path of a method: "/pkg.Service/Method".
 std::string MethodPath(const google::protobuf::MethodDescriptor& method);
 
-// Converts the serialized response bytes of `method` to one line of JSON (proto field names).
-absl::StatusOr<std::string> ResponseToJson(const google::protobuf::MethodDescriptor& method,
-                                           const std::string& bytes);
+// Converts serialized bytes of message type `type` to one line of JSON (proto field names).
+absl::StatusOr<std::string> MessageBytesToJson(const google::protobuf::Descriptor& type,
+                                               const std::string& bytes);
 
 // Immutable after Create(); Build() and Metadata() are const and thread-safe.
 class RequestBuilder {

@@ -10,6 +10,7 @@
 #include "tests/bench/pdbench/commands.h"
 #include "tests/bench/pdbench/ghz_report.h"
 #include "tests/bench/pdbench/progress.h"
+#include "tests/bench/pdbench/request_builder.h"
 #include "tests/bench/pdbench/rpc_runner.h"
 #include "tests/bench/pdbench/status_macros.h"
 
@@ -58,9 +59,31 @@ absl::StatusOr<GhzConfig> ResolveConfig(const RpcCommand& c) {
   return config;
 }
 
+// Prints the messages of calls 0 and 1 as JSON lines: checks a config without a server.
+absl::Status DryRun(const GhzConfig& config) {
+  PDBENCH_ASSIGN_OR_RETURN(const google::protobuf::MethodDescriptor* method,
+                           FindMethod(config.call));
+  PDBENCH_ASSIGN_OR_RETURN(RequestBuilder builder, RequestBuilder::Create(config, method));
+  for (int64_t n = 0; n < 2; ++n) {
+    PDBENCH_ASSIGN_OR_RETURN(std::vector<std::string> messages, builder.Build(n, "g0c0"));
+    for (const std::string& m : messages) {
+      PDBENCH_ASSIGN_OR_RETURN(std::string json, MessageBytesToJson(*method->input_type(), m));
+      std::cout << json << "\n";
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int> RunRpcCommand(const RpcCommand& c) {
+  if (c.dry_run) {
+    RpcCommand without_host = c;
+    if (without_host.host.empty()) without_host.host = "dry-run";
+    PDBENCH_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(without_host));
+    PDBENCH_RETURN_IF_ERROR(DryRun(config));
+    return 0;
+  }
   PDBENCH_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(c));
   RpcRunOptions options;
   options.config = config;

@@ -76,7 +76,8 @@ class SharedLoad {
 
   void WriteResponse(const std::string& bytes) {
     if (responses_ == nullptr) return;
-    absl::StatusOr<std::string> json = ResponseToJson(builder_.method(), bytes);
+    absl::StatusOr<std::string> json =
+        MessageBytesToJson(*builder_.method().output_type(), bytes);
     absl::MutexLock lock(&mu_);
     *responses_ << (json.ok() ? *json : absl::StrCat("{\"error\":\"", json.status().message(),
                                                       "\"}"))
