@@ -51,9 +51,11 @@ inline __m256 Reduce8(const __m256 v[8]) {
 // scores[j] = dot(q, keys[j]) * scale for 8 keys.
 inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, __m256 scale) {
   __m256 acc[8];
+#pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
   for (int d = 0; d < head_dim; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
+#pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(keys[j] + d), acc[j]);
   }
   return _mm256_mul_ps(Reduce8(acc), scale);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "decoder/status_macros.h"
 
@@ -14,64 +15,128 @@ namespace {
 constexpr int kPanel = PackedLinear::kPanel;
 constexpr int kMaxRows = 6;     // rows per register block
 constexpr int64_t kRowChunk = 96;  // rows whose x stays cache-resident while panels stream by
+constexpr int64_t kBlockedMinRows = 24;  // from here on, pack and block (compute-bound sizes)
 
-// Computes rows [0, MR) x panels [0, NP) of y. `cols` is how many of the NP * kPanel outputs are
-// real (the last panel of a matrix may be padding). Each accumulator starts at zero and takes one
-// FMA per k, in k order: the value never depends on MR or NP.
-template <int MR, int NP>
-void Kernel(const float* x, int64_t ldx, const float* w, int64_t panel_stride, int64_t k,
-            float* y, int64_t ldy, int cols) {
+// Computes rows [0, MR) x panels [0, NP) of y over inner indices [0, k). x element (r, kk) is
+// at x[r * xr + kk * xk]. `cols` is how many of the NP * kPanel outputs are real (the last panel
+// of a matrix may be padding). Each accumulator starts at zero (or, with kLoad, at the partial
+// sum an earlier call stored in y) and takes one FMA per k, in k order: the bits never depend on
+// MR, NP, or where the k range was split.
+template <int MR, int NP, bool kLoad>
+void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t panel_stride,
+            int64_t k, float* y, int64_t ldy, int cols) {
   __m256 acc[MR][NP * 2];
+  alignas(32) float tmp[NP * kPanel];
+  const bool full = cols == NP * kPanel;
+  #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
-    for (int j = 0; j < NP * 2; ++j) acc[r][j] = _mm256_setzero_ps();
+    if (kLoad) {
+      const float* src = y + r * ldy;
+      if (!full) {
+        std::memcpy(tmp, src, cols * sizeof(float));
+        src = tmp;
+      }
+      #pragma GCC unroll 12
+      for (int j = 0; j < NP * 2; ++j) acc[r][j] = _mm256_loadu_ps(src + j * 8);
+    } else {
+      #pragma GCC unroll 12
+      for (int j = 0; j < NP * 2; ++j) acc[r][j] = _mm256_setzero_ps();
+    }
   }
   for (int64_t kk = 0; kk < k; ++kk) {
     __m256 b[NP * 2];
+    #pragma GCC unroll 12
     for (int p = 0; p < NP; ++p) {
       b[2 * p] = _mm256_load_ps(w + p * panel_stride + kk * kPanel);
       b[2 * p + 1] = _mm256_load_ps(w + p * panel_stride + kk * kPanel + 8);
     }
+    #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
-      const __m256 a = _mm256_broadcast_ss(x + r * ldx + kk);
+      const __m256 a = _mm256_broadcast_ss(x + r * xr + kk * xk);
+      #pragma GCC unroll 12
       for (int j = 0; j < NP * 2; ++j) acc[r][j] = _mm256_fmadd_ps(a, b[j], acc[r][j]);
     }
   }
-  if (cols == NP * kPanel) {
+  if (full) {
+    #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
+      #pragma GCC unroll 12
       for (int j = 0; j < NP * 2; ++j) _mm256_storeu_ps(y + r * ldy + j * 8, acc[r][j]);
     }
   } else {
-    alignas(32) float tmp[NP * kPanel];
+    #pragma GCC unroll 12
     for (int r = 0; r < MR; ++r) {
+      #pragma GCC unroll 12
       for (int j = 0; j < NP * 2; ++j) _mm256_store_ps(tmp + j * 8, acc[r][j]);
       std::memcpy(y + r * ldy, tmp, cols * sizeof(float));
     }
   }
 }
 
-using KernelFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t,
-                          int);
+using KernelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
+                          int64_t, int);
 
 // Panels per kernel call for a block of `rows` rows: as many as fit in ~12 accumulators.
 constexpr int WidePanels(int rows) { return rows == 1 ? 4 : rows == 2 ? 3 : rows == 3 ? 2 : 1; }
 
 template <int MR>
-KernelFn Pick(bool wide) {
-  return wide ? &Kernel<MR, WidePanels(MR)> : &Kernel<MR, 1>;
+KernelFn Pick(bool wide, bool load) {
+  if (load) return &Kernel<MR, 1, true>;
+  return wide ? &Kernel<MR, WidePanels(MR), false> : &Kernel<MR, 1, false>;
 }
 
-KernelFn PickKernel(int rows, bool wide) {
+// REQUIRES: !(wide && load).
+KernelFn PickKernel(int rows, bool wide, bool load) {
   switch (rows) {
-    case 1: return Pick<1>(wide);
-    case 2: return Pick<2>(wide);
-    case 3: return Pick<3>(wide);
-    case 4: return Pick<4>(wide);
-    case 5: return Pick<5>(wide);
-    default: return Pick<6>(wide);
+    case 1: return Pick<1>(wide, load);
+    case 2: return Pick<2>(wide, load);
+    case 3: return Pick<3>(wide, load);
+    case 4: return Pick<4>(wide, load);
+    case 5: return Pick<5>(wide, load);
+    default: return Pick<6>(wide, load);
   }
 }
 
-// Computes y for panels [p0, p1) and all m rows. Loop order: row chunk, panel group, row block,
+// Computes y for panels [p0, p1) and all m rows, for many rows (prefill): BLIS-style blocking.
+// Rows are taken kBlockRows at a time and the inner dimension kInnerBlock at a time; that row
+// chunk of x is packed into [block][k][kMaxRows] micro-panels (cache-resident), and each panel's
+// k-slice (kInnerBlock x 16 floats, L1-resident) is applied to every row block before moving on.
+// Partial sums round-trip through y exactly, so the k order and the bits are unchanged.
+void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64_t ldx, float* y,
+                         int64_t ldy, int64_t p0, int64_t p1) {
+  constexpr int64_t kBlockRows = 144;
+  constexpr int64_t kInnerBlock = 256;
+  const int64_t k = w.in_features();
+  const int64_t n = w.out_features();
+  const int64_t stride = k * kPanel;
+  thread_local std::vector<float> packed;
+  packed.resize(kBlockRows * kInnerBlock);
+  for (int64_t r0 = 0; r0 < m; r0 += kBlockRows) {
+    const int64_t r1 = std::min(m, r0 + kBlockRows);
+    for (int64_t k0 = 0; k0 < k; k0 += kInnerBlock) {
+      const int64_t kc = std::min(kInnerBlock, k - k0);
+      for (int64_t r = r0; r < r1; r += kMaxRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
+        float* dst = packed.data() + (r - r0) * kc;
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          for (int i = 0; i < rows; ++i) dst[kk * kMaxRows + i] = x[(r + i) * ldx + k0 + kk];
+        }
+      }
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t col0 = p * kPanel;
+        const int cols = static_cast<int>(std::min<int64_t>(kPanel, n - col0));
+        for (int64_t r = r0; r < r1; r += kMaxRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
+          PickKernel(rows, false, k0 > 0)(packed.data() + (r - r0) * kc, 1, kMaxRows,
+                                          w.panel(p) + k0 * kPanel, stride, kc,
+                                          y + r * ldy + col0, ldy, cols);
+        }
+      }
+    }
+  }
+}
+
+// Computes y for panels [p0, p1) and all m rows, for few rows (decode). Loop order: row chunk, panel group, row block,
 // so a group's panels are reused from cache by every row block of the chunk.
 void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx, float* y,
                   int64_t ldy, int64_t p0, int64_t p1) {
@@ -91,8 +156,8 @@ void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx,
           const int step = wide ? np : 1;
           const int64_t col0 = p * kPanel;
           const int cols = static_cast<int>(std::min<int64_t>(step * kPanel, n - col0));
-          PickKernel(rows, wide)(x + r * ldx, ldx, w.panel(p), stride, k, y + r * ldy + col0, ldy,
-                                 cols);
+          PickKernel(rows, wide, false)(x + r * ldx, ldx, 1, w.panel(p), stride, k,
+                                        y + r * ldy + col0, ldy, cols);
           p += step;
         }
       }
@@ -125,7 +190,12 @@ void MatMul(const PackedLinear& w, const float* x, int64_t m, int64_t ldx, float
     int64_t p0, p1;
     // Align thread boundaries to 4 panels so the wide decode kernel is used throughout.
     SplitRange(panels, index, count, 4, &p0, &p1);
-    if (p0 < p1) MatMulPanels(w, x, m, ldx, y, ldy, p0, p1);
+    if (p0 >= p1) return;
+    if (m >= kBlockedMinRows) {
+      MatMulPanelsBlocked(w, x, m, ldx, y, ldy, p0, p1);
+    } else {
+      MatMulPanels(w, x, m, ldx, y, ldy, p0, p1);
+    }
   };
   if (pool == nullptr || panels < 8) {
     run(0, 1);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "decoder/generate.h"
+#include "decoder/test_util.h"
 #include "gtest/gtest.h"
 
 namespace pdserve::decoder {
@@ -243,6 +244,39 @@ TEST(ModelTest, ValidationErrorsNameTheField) {
   s = m.DecodeStep(absl::MakeConstSpan(&far, 1), absl::MakeSpan(kv1), absl::MakeSpan(logits));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("max_position_embeddings"), std::string::npos) << s;
+}
+
+// Hidden and intermediate sizes past the matmul's inner block (256) and batches past its
+// blocked-path threshold: still bit-identical between one and two prefill calls and decode.
+TEST(ModelTest, WideModelIsBitIdenticalAcrossSplitsAndBatches) {
+  ModelConfig c = testing::SmallConfig(4, 2, false);
+  c.hidden_size = 320;
+  c.intermediate_size = 600;
+  c.head_dim = 80;
+  testing::TempDir dir;
+  testing::WriteModelDir(dir.path(), c, testing::SyntheticTensors(c), DType::kF32, 1);
+  auto loaded = Model::Load(dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const Model& m = **loaded;
+  const int64_t tf = m.kv_layout().TokenFloats();
+  std::vector<int32_t> prompt(70);
+  for (int i = 0; i < 70; ++i) prompt[i] = (i * 37 + 11) % c.vocab_size;
+  const auto whole = RunPrefill(m, {}, prompt);
+  const auto first = RunPrefill(m, {}, absl::MakeConstSpan(prompt).subspan(0, 41));
+  const KvSpan past{first.kv.data(), 41};
+  const auto second = RunPrefill(m, KvView(&past, 1), absl::MakeConstSpan(prompt).subspan(41));
+  EXPECT_EQ(second.logits, whole.logits);
+  // The last prompt token decoded alone, attending to the first 69 tokens' K/V.
+  const KvSpan head{whole.kv.data(), 69};
+  const Model::DecodeItem item{prompt.back(), KvView(&head, 1)};
+  std::vector<float> kv(tf), logits(c.vocab_size);
+  ASSERT_TRUE(m.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv), absl::MakeSpan(logits)).ok());
+  EXPECT_EQ(logits, whole.logits);
+  // The same item in a batch of 30 (the blocked matmul path).
+  std::vector<Model::DecodeItem> batch(30, item);
+  std::vector<float> kv30(30 * tf), logits30(30 * c.vocab_size);
+  ASSERT_TRUE(m.DecodeStep(batch, absl::MakeSpan(kv30), absl::MakeSpan(logits30)).ok());
+  EXPECT_TRUE(std::equal(logits.begin(), logits.end(), logits30.begin() + 17 * c.vocab_size));
 }
 
 TEST(ModelTest, UnknownSyntheticNameIsNotFound) {

@@ -1,0 +1,250 @@
+// Decoder benchmarks on synthetic:bench, each as a ratio to a baseline measured in the same run:
+// decode vs the machine's read bandwidth, prefill vs a plain Eigen GEMM of the same shapes,
+// attention vs memcpy. Prints one JSON object (and a readable summary on stderr).
+//
+// Usage: decoder_bench [--quick]
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "Eigen/Core"
+#include "decoder/attention.h"
+#include "decoder/model.h"
+#include "decoder/thread_pool.h"
+#include "nlohmann/json.hpp"
+
+namespace pdserve::decoder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kThreads = 2;
+
+// Best wall time of `reps` runs after one warm-up, in seconds.
+double BestTime(int reps, const std::function<void()>& fn) {
+  fn();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+// Read bandwidth with `threads` threads: an AVX sum over a buffer far larger than the caches.
+double ReadBandwidth(internal::ThreadPool& pool, const std::vector<float>& buf) {
+  volatile float sink = 0;
+  const double t = BestTime(5, [&] {
+    pool.Run([&](int index, int count) {
+      const int64_t n = static_cast<int64_t>(buf.size());
+      const int64_t b = n / count * index, e = index + 1 == count ? n : n / count * (index + 1);
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int64_t i = b; i + 32 <= e; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(&buf[i]));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(&buf[i + 8]));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(&buf[i + 16]));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(&buf[i + 24]));
+      }
+      alignas(32) float out[8];
+      _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+      sink = sink + out[0];
+    });
+  });
+  return buf.size() * sizeof(float) / t;
+}
+
+double MemcpyBandwidth(internal::ThreadPool& pool, int64_t bytes) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  const double t = BestTime(5, [&] {
+    pool.Run([&](int index, int count) {
+      const int64_t b = bytes / count * index, e = index + 1 == count ? bytes : bytes / count * (index + 1);
+      std::memcpy(dst.data() + b, src.data() + b, e - b);
+    });
+  });
+  return bytes / t;  // bytes read per second
+}
+
+// A sequence's K/V of `n` tokens in 16-token blocks placed in shuffled order.
+struct PagedKv {
+  std::vector<float> pool;
+  std::vector<KvSpan> spans;
+  PagedKv(int64_t n, int64_t token_floats, uint32_t seed) {
+    const int64_t blocks = (n + 15) / 16;
+    pool.resize(blocks * 16 * token_floats);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (float& x : pool) x = dist(rng);
+    std::vector<int64_t> slot(blocks);
+    for (int64_t b = 0; b < blocks; ++b) slot[b] = b;
+    std::shuffle(slot.begin(), slot.end(), rng);
+    for (int64_t b = 0; b < blocks; ++b) {
+      spans.push_back({pool.data() + slot[b] * 16 * token_floats, std::min<int64_t>(16, n - b * 16)});
+    }
+  }
+};
+
+// Time of the linear layers of a T-token prefill done with plain Eigen GEMMs, output columns
+// split across the same number of threads.
+double EigenPrefillTime(const ModelConfig& c, int64_t t, internal::ThreadPool& pool, int reps) {
+  struct Shape {
+    int64_t k, n;
+  };
+  const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
+  const Shape shapes[] = {{c.hidden_size, q + 2 * kv},
+                          {q, c.hidden_size},
+                          {c.hidden_size, 2 * int64_t{c.intermediate_size}},
+                          {c.intermediate_size, c.hidden_size}};
+  double total = 0;
+  for (const Shape& s : shapes) {
+    Eigen::MatrixXf x = Eigen::MatrixXf::Random(t, s.k), w = Eigen::MatrixXf::Random(s.k, s.n);
+    Eigen::MatrixXf y(t, s.n);
+    total += BestTime(reps, [&] {
+      pool.Run([&](int index, int count) {
+        const int64_t b = s.n * index / count, e = s.n * (index + 1) / count;
+        y.middleCols(b, e - b).noalias() = x * w.middleCols(b, e - b);
+      });
+    });
+  }
+  return total * c.num_layers;
+}
+
+int Main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const int reps = quick ? 2 : 5;
+  auto loaded = Model::Load("synthetic:bench", LoadOptions{kThreads});
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "load: %s\n", loaded.status().ToString().c_str());
+    return 1;
+  }
+  const Model& model = **loaded;
+  const ModelConfig& c = model.config();
+  const KvLayout layout = model.kv_layout();
+  const int64_t tf = layout.TokenFloats();
+  internal::ThreadPool pool(kThreads);
+  nlohmann::json out;
+  out["model"] = model.name();
+  out["threads"] = kThreads;
+  out["parameters"] = c.NumParameters();
+
+  // Baselines.
+  std::vector<float> big(int64_t{256} << 20, 1.0f);  // 1 GiB
+  const double bw = ReadBandwidth(pool, big);
+  internal::ThreadPool single(1);
+  const double bw1 = ReadBandwidth(single, big);
+  big = {};
+  big.shrink_to_fit();
+  out["read_bandwidth_GBps"] = bw / 1e9;
+  out["read_bandwidth_1thread_GBps"] = bw1 / 1e9;
+  std::fprintf(stderr, "read bandwidth: %.2f GB/s (%d threads), %.2f GB/s (1 thread)\n", bw / 1e9,
+               kThreads, bw1 / 1e9);
+
+  // Decode, batch 1, varying context.
+  const int64_t weight_bytes = model.WeightBytesPerStep() + c.hidden_size * 4;  // + embedding row
+  for (int64_t ctx : {128, 1024, 4096}) {
+    PagedKv kv(ctx, tf, 1);
+    std::vector<float> kv_out(tf), logits(c.vocab_size);
+    const Model::DecodeItem item{7, kv.spans};
+    const int iters = quick ? 5 : 20;
+    const double t = BestTime(reps, [&] {
+      for (int i = 0; i < iters; ++i) {
+        (void)model.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv_out),
+                               absl::MakeSpan(logits));
+      }
+    }) / iters;
+    const double bytes = weight_bytes + double(ctx) * tf * 4;
+    const double frac = bytes / t / bw;
+    out["decode_b1"][std::to_string(ctx)] = {{"tokens_per_s", 1 / t},
+                                             {"bytes_per_token", bytes},
+                                             {"GBps", bytes / t / 1e9},
+                                             {"fraction_of_read_bandwidth", frac}};
+    std::fprintf(stderr, "decode b=1 ctx=%5lld: %7.1f tok/s, %.1f MB/token, %.2f GB/s = %.3f of bandwidth\n",
+                 static_cast<long long>(ctx), 1 / t, bytes / 1e6, bytes / t / 1e9, frac);
+  }
+
+  // Decode, batch 1..32 at context 128 (each sequence its own K/V).
+  double b1_rate = 0;
+  for (int batch : {1, 4, 16, 32}) {
+    std::vector<PagedKv> kvs;
+    std::vector<Model::DecodeItem> items;
+    for (int i = 0; i < batch; ++i) kvs.emplace_back(128, tf, 10 + i);
+    for (int i = 0; i < batch; ++i) items.push_back({static_cast<int32_t>(100 + i), kvs[i].spans});
+    std::vector<float> kv_out(batch * tf), logits(int64_t{batch} * c.vocab_size);
+    const int iters = quick ? 3 : 10;
+    const double t = BestTime(reps, [&] {
+      for (int i = 0; i < iters; ++i) {
+        (void)model.DecodeStep(items, absl::MakeSpan(kv_out), absl::MakeSpan(logits));
+      }
+    }) / iters;
+    const double rate = batch / t;
+    if (batch == 1) b1_rate = rate;
+    out["decode_batch"][std::to_string(batch)] = {{"tokens_per_s", rate},
+                                                  {"speedup_vs_batch1", rate / b1_rate}};
+    std::fprintf(stderr, "decode batch=%2d ctx=128: %8.1f tok/s aggregate (%.2fx batch 1)\n", batch,
+                 rate, rate / b1_rate);
+  }
+
+  // Prefill vs Eigen GEMM of the same linear-layer shapes.
+  const int64_t linear_params = c.NumParameters() - int64_t{c.vocab_size} * c.hidden_size * 2 -
+                                int64_t{c.hidden_size} * (2 * c.num_layers + 1);
+  for (int64_t t_len : {128, 1024}) {
+    std::vector<int32_t> tokens(t_len);
+    for (int64_t i = 0; i < t_len; ++i) tokens[i] = static_cast<int32_t>((i * 7919) % c.vocab_size);
+    std::vector<float> kv_out(t_len * tf), logits(c.vocab_size);
+    const int r = t_len >= 1024 ? std::max(1, reps / 2) : reps;
+    const double t = BestTime(r, [&] {
+      (void)model.Prefill({}, tokens, absl::MakeSpan(kv_out), [](int) {}, absl::MakeSpan(logits));
+    });
+    const double eigen = EigenPrefillTime(c, t_len, pool, r);
+    const double flops = 2.0 * linear_params * t_len;
+    out["prefill"][std::to_string(t_len)] = {{"tokens_per_s", t_len / t},
+                                             {"linear_GFLOPs", flops / t / 1e9},
+                                             {"eigen_gemm_GFLOPs", flops / eigen / 1e9},
+                                             {"fraction_of_eigen", eigen / t}};
+    std::fprintf(stderr,
+                 "prefill %4lld tokens: %7.1f tok/s, %.1f GFLOP/s (linear) vs Eigen GEMM %.1f "
+                 "GFLOP/s = %.3f\n",
+                 static_cast<long long>(t_len), t_len / t, flops / t / 1e9, flops / eigen / 1e9,
+                 eigen / t);
+  }
+
+  // Attention alone at 4096 context: one query per kv head group, every layer, 2 threads.
+  {
+    const int64_t ctx = 4096;
+    PagedKv kv(ctx, tf, 2);
+    const int group = c.num_heads / c.num_kv_heads;
+    std::vector<float> q(int64_t{c.num_heads} * c.head_dim, 0.1f), o(q.size());
+    const internal::KvSource src{kv.spans};
+    const float scale = 0.125f;
+    const double t = BestTime(reps, [&] {
+      for (int layer = 0; layer < c.num_layers; ++layer) {
+        pool.Run([&](int index, int count) {
+          for (int h = index; h < c.num_kv_heads; h += count) {
+            internal::AttendGroup(layout, layer, h, group, q.data() + h * group * c.head_dim, ctx,
+                                  src, scale, o.data() + h * group * c.head_dim);
+          }
+        });
+      }
+    });
+    const double bytes = double(ctx) * tf * 4;
+    const double memcpy_bw = MemcpyBandwidth(pool, static_cast<int64_t>(bytes));
+    out["attention_4096"] = {{"kv_GBps", bytes / t / 1e9},
+                             {"memcpy_GBps", memcpy_bw / 1e9},
+                             {"fraction_of_memcpy", bytes / t / memcpy_bw}};
+    std::fprintf(stderr, "attention ctx=4096: %.2f GB/s of K/V vs memcpy %.2f GB/s = %.3f\n",
+                 bytes / t / 1e9, memcpy_bw / 1e9, bytes / t / memcpy_bw);
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace pdserve::decoder
+
+int main(int argc, char** argv) { return pdserve::decoder::Main(argc, argv); }
