@@ -93,7 +93,7 @@ absl::StatusOr<CreateSequenceResult> KvCacheManager::CreateSequence(
   const std::vector<BlockKey> keys =
       ComputeKeyChain(prompt.subspan(0, matchable), bs, model_namespace);
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto ns_it = namespaces_.find(model_namespace);
   if (ns_it != namespaces_.end() && ns_it->second->layout != layout) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -139,7 +139,7 @@ absl::StatusOr<CreateSequenceResult> KvCacheManager::CreateSequence(
 absl::StatusOr<ReadSnapshot> KvCacheManager::Read(
     absl::string_view sequence_id, uint64_t from_token,
     const absl::flat_hash_set<BlockKey>& held_keys) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<Sequence*> seq = FindSequenceLocked(sequence_id);
   if (!seq.ok()) return seq.status();
   Sequence* s = *seq;
@@ -177,7 +177,7 @@ absl::StatusOr<ReadSnapshot> KvCacheManager::Read(
 
 void KvCacheManager::Unpin(absl::Span<Block* const> blocks) {
   Garbage garbage;  // destroyed after the lock is released
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (Block* block : blocks) pool_.Unref(block, &garbage);
 }
 
@@ -193,7 +193,7 @@ void KvCacheManager::ReleaseLocked(Sequence* seq, Garbage* garbage) {
 
 absl::StatusOr<uint64_t> KvCacheManager::Release(absl::string_view sequence_id) {
   Garbage garbage;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<Sequence*> seq = FindSequenceLocked(sequence_id);
   if (!seq.ok()) return seq.status();
   const uint64_t length = (*seq)->committed;
@@ -202,7 +202,7 @@ absl::StatusOr<uint64_t> KvCacheManager::Release(absl::string_view sequence_id) 
 }
 
 absl::StatusOr<SequenceInfo> KvCacheManager::GetSequence(absl::string_view sequence_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<Sequence*> seq = FindSequenceLocked(sequence_id);
   if (!seq.ok()) return seq.status();
   Sequence* s = *seq;
@@ -223,7 +223,7 @@ absl::StatusOr<uint64_t> KvCacheManager::Lookup(absl::string_view model_namespac
   }
   const std::vector<BlockKey> keys =
       ComputeKeyChain(token_ids, options_.block_size, model_namespace);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto ns_it = namespaces_.find(model_namespace);
   if (ns_it == namespaces_.end()) return 0;
   return index_.MatchPrefix(ns_it->second.get(), token_ids, options_.block_size, keys).size() *
@@ -231,7 +231,7 @@ absl::StatusOr<uint64_t> KvCacheManager::Lookup(absl::string_view model_namespac
 }
 
 CacheStats KvCacheManager::Stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   CacheStats stats;
   stats.capacity_bytes = pool_.capacity_bytes();
   stats.used_bytes = pool_.used_bytes();
@@ -266,7 +266,7 @@ CacheStats KvCacheManager::Stats() const {
 
 int KvCacheManager::ReapExpired() {
   Garbage garbage;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   std::vector<Sequence*> expired;
   for (const auto& [id, seq] : sequences_) {

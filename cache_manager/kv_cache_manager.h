@@ -23,6 +23,7 @@
 #include "cache_manager/cache_stats.h"
 #include "cache_manager/clock.h"
 #include "cache_manager/kv_layout.h"
+#include "cache_manager/mutex_lock.h"
 #include "cache_manager/pending_write.h"
 #include "cache_manager/prefix_index.h"
 #include "cache_manager/read_snapshot.h"

@@ -47,8 +47,12 @@ absl::StatusOr<PendingWrite> KvCacheManager::StartWriteLocked(Sequence* seq,
   if (write.has_tail) write.targets.push_back(seq->blocks.back());
   const uint64_t new_blocks = CeilDiv(write.end, bs) - CeilDiv(expected_offset, bs);
   absl::Status s = pool_.Allocate(
-      *seq->ns, new_blocks, [this](Block* victim) { index_.Erase(victim); }, &write.targets,
-      garbage);
+      *seq->ns, new_blocks,
+      [this](Block* victim) {
+        mu_.AssertHeld();  // called synchronously by Allocate, under this lock
+        index_.Erase(victim);
+      },
+      &write.targets, garbage);
   if (!s.ok()) return s;
   if (write.has_tail) pool_.Ref(write.targets.front());
   write.appended_token_ids.assign(appended.begin(), appended.end());
@@ -69,14 +73,14 @@ void KvCacheManager::DropWriteLocked(PendingWrite& write, Garbage* garbage) {
 
 void KvCacheManager::DropWrite(PendingWrite& write) {
   Garbage garbage;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   bytes_in_ += write.bytes_written;
   DropWriteLocked(write, &garbage);
 }
 
 absl::StatusOr<uint64_t> KvCacheManager::FinishWrite(PendingWrite& write) {
   Garbage garbage;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return FinishWriteLocked(write, &garbage);
 }
 
@@ -145,7 +149,7 @@ void KvCacheManager::SealLocked(Sequence* seq, size_t block_index, Garbage* garb
 absl::StatusOr<std::unique_ptr<WriteSession>> KvCacheManager::BeginWrite(
     absl::string_view sequence_id, uint64_t expected_offset, uint64_t num_tokens) {
   Garbage garbage;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<Sequence*> seq = FindSequenceLocked(sequence_id);
   if (!seq.ok()) return seq.status();
   const uint64_t known = (*seq)->token_ids.size();
@@ -222,7 +226,7 @@ absl::StatusOr<std::vector<AppendResult>> KvCacheManager::AppendBatch(
   }
   {  // Phase 1: validate against the sequences, reserve blocks, take writer guards.
     Garbage garbage;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (size_t i = 0; i < items.size(); ++i) {
       if (!results[i].status.ok()) continue;
       absl::StatusOr<AppendResult> r = StartAppendLocked(items[i], &writes[i], &garbage);
@@ -246,7 +250,7 @@ absl::StatusOr<std::vector<AppendResult>> KvCacheManager::AppendBatch(
   }
   {  // Phase 3: publish.
     Garbage garbage;
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (size_t i = 0; i < items.size(); ++i) {
       if (!started[i]) continue;
       absl::StatusOr<uint64_t> length = FinishWriteLocked(writes[i], &garbage);

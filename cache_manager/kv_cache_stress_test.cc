@@ -15,6 +15,7 @@
 #include "cache_manager/fake_clock.h"
 #include "cache_manager/kv_cache_manager.h"
 #include "cache_manager/kv_test_util.h"
+#include "cache_manager/mutex_lock.h"
 #include "xxhash.h"
 
 namespace pdserve::cache_manager {
@@ -29,15 +30,15 @@ constexpr int kOpsPerThread = 3000;
 class Registry {
  public:
   void Add(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ids_.push_back(id);
   }
   void Remove(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::erase(ids_, id);
   }
   std::string Pick(absl::BitGen& rng) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (ids_.empty()) return "";
     return ids_[absl::Uniform<size_t>(rng, 0, ids_.size())];
   }
