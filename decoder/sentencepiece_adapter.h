@@ -1,5 +1,5 @@
-// A minimal wrapper around SentencePiece. Its header defines its own absl::string_view, which
-// clashes with Abseil's, so it is only included by sentencepiece_adapter.cc (no Abseil there).
+// A minimal wrapper around SentencePiece, which lives in a dlopen'd plugin
+// (sentencepiece_plugin.cc explains why); no SentencePiece or Abseil header is included here.
 #ifndef PDSERVE_DECODER_SENTENCEPIECE_ADAPTER_H_
 #define PDSERVE_DECODER_SENTENCEPIECE_ADAPTER_H_
 
@@ -28,6 +28,10 @@ class SentencePieceModel {
   explicit SentencePieceModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Trains a model with SentencePiece's command-line style `args` (tests use it to make a
+// tokenizer.model). False with *error set on failure.
+bool TrainSentencePieceModel(const std::string& args, std::string* error);
 
 }  // namespace pdserve::decoder::internal
 

@@ -1,8 +1,8 @@
-// Trains a SentencePiece model for tests (kept apart: SentencePiece's headers clash with Abseil).
+// Trains a SentencePiece model for tests through the SentencePiece plugin.
 #include <fstream>
 #include <string>
 
-#include "sentencepiece_trainer.h"
+#include "decoder/sentencepiece_adapter.h"
 
 namespace pdserve::decoder::testing {
 
@@ -18,12 +18,7 @@ bool TrainSentencePiece(const std::string& dir, const std::string& text, int voc
   const std::string args = "--input=" + corpus + " --model_prefix=" + dir + "/tokenizer" +
                            " --vocab_size=" + std::to_string(vocab_size) +
                            " --model_type=bpe --byte_fallback=true --minloglevel=2";
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args);
-  if (!status.ok()) {
-    *error = status.ToString();
-    return false;
-  }
-  return true;
+  return internal::TrainSentencePieceModel(args, error);
 }
 
 }  // namespace pdserve::decoder::testing

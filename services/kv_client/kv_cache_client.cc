@@ -117,6 +117,7 @@ class GrpcKvCacheClient : public KvCacheClient {
     while (stream->Read(&part)) {
       result.sequence_length = part.sequence_length();
       result.block_size = part.block_size();
+      if (part.num_tokens() == 0) continue;  // length-only message: nothing to read
       if (part.byte_offset() == 0) {
         KvBlock block;
         block.index = part.block_index();
