@@ -21,7 +21,6 @@ struct Plugin {
   int (*bos_id)(const void*) = nullptr;
   int (*eos_id)(const void*) = nullptr;
   void (*release)(void*) = nullptr;
-  int (*train)(const char*, char*, size_t) = nullptr;
   std::string error;
 };
 
@@ -72,7 +71,6 @@ const Plugin& GetPlugin() {
     Resolve(lib, "pdserve_spm_bos_id", &p->bos_id, &p->error);
     Resolve(lib, "pdserve_spm_eos_id", &p->eos_id, &p->error);
     Resolve(lib, "pdserve_spm_release", &p->release, &p->error);
-    Resolve(lib, "pdserve_spm_train", &p->train, &p->error);
     return p;
   }();
   return *plugin;
@@ -135,19 +133,5 @@ std::string SentencePieceModel::Decode(const std::vector<int>& ids) const {
 int SentencePieceModel::piece_size() const { return GetPlugin().piece_size(impl_->handle); }
 int SentencePieceModel::bos_id() const { return GetPlugin().bos_id(impl_->handle); }
 int SentencePieceModel::eos_id() const { return GetPlugin().eos_id(impl_->handle); }
-
-bool TrainSentencePieceModel(const std::string& args, std::string* error) {
-  const Plugin& plugin = GetPlugin();
-  if (!plugin.error.empty()) {
-    *error = plugin.error;
-    return false;
-  }
-  char message[1024] = {0};
-  if (!plugin.train(args.c_str(), message, sizeof(message))) {
-    *error = message;
-    return false;
-  }
-  return true;
-}
 
 }  // namespace pdserve::decoder::internal

@@ -29,10 +29,6 @@ class SentencePieceModel {
   std::unique_ptr<Impl> impl_;
 };
 
-// Trains a model with SentencePiece's command-line style `args` (tests use it to make a
-// tokenizer.model). False with *error set on failure.
-bool TrainSentencePieceModel(const std::string& args, std::string* error);
-
 }  // namespace pdserve::decoder::internal
 
 #endif  // PDSERVE_DECODER_SENTENCEPIECE_ADAPTER_H_

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "sentencepiece_processor.h"
-#include "sentencepiece_trainer.h"
 
 namespace {
 
@@ -79,15 +78,5 @@ int pdserve_spm_eos_id(const void* handle) {
 }
 
 void pdserve_spm_release(void* memory) { std::free(memory); }
-
-// Trains a model from command-line style `args`; 1 on success, else 0 with `error` set.
-int pdserve_spm_train(const char* args, char* error, size_t error_len) {
-  const auto status = sentencepiece::SentencePieceTrainer::Train(args);
-  if (!status.ok()) {
-    SetError(status.ToString(), error, error_len);
-    return 0;
-  }
-  return 1;
-}
 
 }  // extern "C"

@@ -46,9 +46,10 @@ void WriteModelDir(const std::string& dir, const ModelConfig& config,
 // A small config (2 layers, hidden 32, head_dim 8) with the given head counts.
 ModelConfig SmallConfig(int num_heads, int num_kv_heads, bool tied);
 
-// Trains a tiny SentencePiece model on `text`, writing <dir>/tokenizer.model. False on failure.
-bool TrainSentencePiece(const std::string& dir, const std::string& text, int vocab_size,
-                        std::string* error);
+// Writes <dir>/tokenizer.model: a SentencePiece BPE model with <unk> <s> </s>, 256 byte-fallback
+// pieces and SentencePieceTestPieces() (ids 259..), 281 pieces in all.
+void WriteSentencePieceModel(const std::string& dir);
+std::vector<std::string> SentencePieceTestPieces();
 
 }  // namespace pdserve::decoder::testing
 

@@ -30,7 +30,7 @@ void ThreadPool::Run(absl::FunctionRef<void(int, int)> fn) {
   generation_.notify_all();
   fn(0, num_threads());
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < kSpinIterations * 16) {
+    if (spins < kSpinIterations) {
       _mm_pause();
     } else {
       std::this_thread::yield();

@@ -1,6 +1,8 @@
 // Tests of the byte-level and SentencePiece tokenizers.
 #include "decoder/tokenizer.h"
 
+#include <algorithm>
+
 #include "decoder/model.h"
 #include "decoder/synthetic.h"
 #include "decoder/test_util.h"
@@ -44,20 +46,31 @@ TEST(TokenizerTest, FromModel) {
 
 TEST(TokenizerTest, SentencePieceWhenDirectoryHasTokenizerModel) {
   testing::TempDir dir;
-  std::string text;
-  for (int i = 0; i < 50; ++i) text += "the quick brown fox jumps over the lazy dog\nhello world\n";
-  std::string error;
-  ASSERT_TRUE(testing::TrainSentencePiece(dir.path(), text, 300, &error)) << error;
+  testing::WriteSentencePieceModel(dir.path());
   ModelConfig c = testing::SmallConfig(4, 2, false);
   c.vocab_size = 300;
   auto tok = Tokenizer::Create(dir.path(), c);
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ((*tok)->kind(), "sentencepiece");
-  auto ids = (*tok)->Encode("hello world, the fox");
-  ASSERT_TRUE(ids.ok());
-  EXPECT_LT(ids->size(), 20u);
-  for (int32_t id : *ids) EXPECT_LT(id, 300);
-  EXPECT_EQ((*tok)->Decode(*ids), "hello world, the fox");
+  EXPECT_EQ((*tok)->bos_id(), 1);
+  EXPECT_EQ((*tok)->eos_id(), 2);
+  auto ids = (*tok)->Encode("hello world the");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  // Three word pieces: "\u2581hello", "\u2581world", "\u2581the".
+  const int32_t base = 3 + 256;
+  const auto pieces = testing::SentencePieceTestPieces();
+  auto id_of = [&](const std::string& p) {
+    return base + static_cast<int32_t>(std::find(pieces.begin(), pieces.end(), p) - pieces.begin());
+  };
+  const std::string mark = "\xe2\x96\x81";
+  EXPECT_EQ(*ids, std::vector<int32_t>({id_of(mark + "hello"), id_of(mark + "world"),
+                                        id_of(mark + "the")}));
+  EXPECT_EQ((*tok)->Decode(*ids), "hello world the");
+  // Characters outside the pieces fall back to bytes and still round-trip.
+  auto mixed = (*tok)->Encode("hello \xc3\xa9X!");
+  ASSERT_TRUE(mixed.ok());
+  for (int32_t id : *mixed) EXPECT_LT(id, 300);
+  EXPECT_EQ((*tok)->Decode(*mixed), "hello \xc3\xa9X!");
   // A vocabulary too small for the tokenizer is rejected.
   c.vocab_size = 100;
   EXPECT_EQ(Tokenizer::Create(dir.path(), c).status().code(), absl::StatusCode::kInvalidArgument);
