@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "decoder/ops.h"
 
@@ -63,72 +64,125 @@ inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, 
 
 }  // namespace
 
-void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
-                 int64_t num_keys, const KvSource& kv, float scale, float* out) {
+void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
+                 absl::Span<const AttentionQuery> queries, const KvSource& kv, float scale) {
   const int head_dim = layout.head_dim;
   const int64_t k_off = layout.Offset(layer, 0, kv_head);
   const int64_t v_off = layout.Offset(layer, 1, kv_head);
   const __m256 vscale = _mm256_set1_ps(scale);
   const float kNegInf = -std::numeric_limits<float>::infinity();
+  const int nq = static_cast<int>(queries.size());
+  int64_t max_keys = 0;
+  for (const AttentionQuery& aq : queries) max_keys = std::max(max_keys, aq.num_keys);
 
-  // Running state per head: max m, denominator l, numerator acc[head_dim].
-  alignas(32) float acc[kMaxHeadDim * 8];
-  float m[8], l[8];
-  // group <= 8 is the common case; larger groups are processed in slices of 8 heads.
-  for (int g0 = 0; g0 < group; g0 += 8) {
-    const int gn = std::min(8, group - g0);
-    for (int g = 0; g < gn; ++g) {
-      m[g] = kNegInf;
-      l[g] = 0.0f;
-      std::fill(acc + g * head_dim, acc + (g + 1) * head_dim, 0.0f);
+  // Running state per (query, head): max m, denominator l, numerator acc[head_dim].
+  thread_local std::vector<float> state;
+  const int64_t heads = int64_t{nq} * group;
+  state.resize(heads * (head_dim + 2) + 8);
+  float* acc = state.data();
+  float* m = acc + heads * head_dim;
+  float* l = m + heads;
+  for (int64_t i = 0; i < heads; ++i) {
+    m[i] = kNegInf;
+    l[i] = 0.0f;
+  }
+  std::fill(acc, acc + heads * head_dim, 0.0f);
+
+  KvCursor cursor(kv, layout.TokenFloats());
+  // Token pointers of the current chunk and the next one (prefetched one chunk ahead: the
+  // K/V of consecutive tokens are TokenFloats apart, a stride hardware prefetchers miss).
+  const float* cur[kAttentionChunk];
+  const float* next[kAttentionChunk];
+  auto fill = [&](int64_t c0, const float** tokens) {
+    const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, max_keys - c0));
+    for (int j = 0; j < n; ++j) tokens[j] = cursor.Next();
+    // Pad with the last key: padded lanes are computed and then ignored.
+    for (int j = n; j < kAttentionChunk; ++j) tokens[j] = tokens[n - 1];
+    return n;
+  };
+  int n_next = fill(0, next);
+  for (int64_t c0 = 0; c0 < max_keys; c0 += kAttentionChunk) {
+    std::copy(next, next + kAttentionChunk, cur);
+    if (c0 + kAttentionChunk < max_keys) {
+      n_next = fill(c0 + kAttentionChunk, next);
+      for (int j = 0; j < n_next; ++j) {
+        for (int d = 0; d < head_dim; d += 16) {
+          _mm_prefetch(reinterpret_cast<const char*>(next[j] + k_off + d), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(next[j] + v_off + d), _MM_HINT_T0);
+        }
+      }
     }
-    KvCursor cursor(kv, layout.TokenFloats());
-    const float* tokens[kAttentionChunk];
-    for (int64_t c0 = 0; c0 < num_keys; c0 += kAttentionChunk) {
-      const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, num_keys - c0));
-      for (int j = 0; j < n; ++j) tokens[j] = cursor.Next();
-      // Pad with the last key: padded scores are computed and ignored.
-      for (int j = n; j < kAttentionChunk; ++j) tokens[j] = tokens[n - 1];
-      const float* keys[kAttentionChunk];
-      for (int j = 0; j < kAttentionChunk; ++j) keys[j] = tokens[j] + k_off;
+    const float* keys[kAttentionChunk];
+    for (int j = 0; j < kAttentionChunk; ++j) keys[j] = cur[j] + k_off;
+    for (int qi = 0; qi < nq; ++qi) {
+      if (c0 >= queries[qi].num_keys) continue;
+      // Everything below depends only on this query, its key count and the chunk's K/V.
+      const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, queries[qi].num_keys - c0));
       const int vecs = (n + 7) / 8;
-      for (int g = 0; g < gn; ++g) {
-        const float* qh = q + int64_t{g0 + g} * head_dim;
-        alignas(32) float s[kAttentionChunk];
-        for (int b = 0; b < vecs; ++b) _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
+      for (int g = 0; g < group; ++g) {
+        const int64_t h = int64_t{qi} * group + g;
+        const float* qh = queries[qi].q + int64_t{g} * head_dim;
+        alignas(32) float s[kAttentionChunk] = {};
+        for (int b = 0; b < vecs; ++b) {
+          _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
+        }
         float chunk_max = s[0];
         for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[j]);
-        const float new_max = std::max(m[g], chunk_max);
+        const float new_max = std::max(m[h], chunk_max);
         alignas(32) float p[kAttentionChunk];
         const __m256 vmax = _mm256_set1_ps(new_max);
         for (int b = 0; b < vecs; ++b) {
           _mm256_store_ps(p + 8 * b, Exp8(_mm256_sub_ps(_mm256_load_ps(s + 8 * b), vmax)));
         }
         const float correction =
-            _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[g] - new_max)));  // exp(-inf) = 0
-        m[g] = new_max;
+            _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
+        m[h] = new_max;
         float sum = 0.0f;
         for (int j = 0; j < n; ++j) sum += p[j];
-        l[g] = l[g] * correction + sum;
-        float* a = acc + g * head_dim;
+        l[h] = l[h] * correction + sum;
+        // acc = acc * correction + sum_j p[j] v[j], j in order; 64 floats (8 independent FMA
+        // chains) at a time.
+        float* a = acc + h * head_dim;
         const __m256 vc = _mm256_set1_ps(correction);
-        for (int d = 0; d < head_dim; d += 8) {
-          __m256 av = _mm256_mul_ps(_mm256_load_ps(a + d), vc);
-          for (int j = 0; j < n; ++j) {
-            av = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(tokens[j] + v_off + d), av);
+        for (int d0 = 0; d0 < head_dim; d0 += 64) {
+          const int nv = std::min(8, (head_dim - d0) / 8);
+          __m256 av[8];
+#pragma GCC unroll 8
+          for (int i = 0; i < 8; ++i) {
+            av[i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(a + d0 + 8 * i), vc) : _mm256_setzero_ps();
           }
-          _mm256_store_ps(a + d, av);
+          for (int j = 0; j < n; ++j) {
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            const float* v = cur[j] + v_off + d0;
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i) {
+              if (i < nv) av[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), av[i]);
+            }
+          }
+#pragma GCC unroll 8
+          for (int i = 0; i < 8; ++i) {
+            if (i < nv) _mm256_storeu_ps(a + d0 + 8 * i, av[i]);
+          }
         }
       }
     }
-    for (int g = 0; g < gn; ++g) {
-      const __m256 inv = _mm256_set1_ps(1.0f / l[g]);
-      float* o = out + int64_t{g0 + g} * head_dim;
+  }
+  for (int qi = 0; qi < nq; ++qi) {
+    for (int g = 0; g < group; ++g) {
+      const int64_t h = int64_t{qi} * group + g;
+      const __m256 inv = _mm256_set1_ps(1.0f / l[h]);
+      float* o = queries[qi].out + int64_t{g} * head_dim;
       for (int d = 0; d < head_dim; d += 8) {
-        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + g * head_dim + d), inv));
+        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(acc + h * head_dim + d), inv));
       }
     }
   }
+}
+
+void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
+                 int64_t num_keys, const KvSource& kv, float scale, float* out) {
+  const AttentionQuery query{q, num_keys, out};
+  AttendBlock(layout, layer, kv_head, group, absl::MakeConstSpan(&query, 1), kv, scale);
 }
 
 }  // namespace pdserve::decoder::internal

@@ -33,6 +33,19 @@ struct KvSource {
 void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
                  int64_t num_keys, const KvSource& kv, float scale, float* out);
 
+// One query token for AttendBlock: q and out are group x head_dim floats.
+struct AttentionQuery {
+  const float* q;
+  int64_t num_keys;
+  float* out;
+};
+
+// AttendGroup for several queries of one sequence at once (prefill): each chunk of K/V is
+// read once for all of them. Each query's result is bit-identical to AttendGroup's.
+// REQUIRES: kv covers max(num_keys) tokens; the other requirements of AttendGroup.
+void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
+                 absl::Span<const AttentionQuery> queries, const KvSource& kv, float scale);
+
 }  // namespace pdserve::decoder::internal
 
 #endif  // PDSERVE_DECODER_ATTENTION_H_

@@ -103,6 +103,26 @@ TEST_P(AttentionTest, ShuffledBlocksEqualContiguousAndReference) {
 
 INSTANTIATE_TEST_SUITE_P(Lengths, AttentionTest, ::testing::Values(4, 15, 16, 17, 33, 100));
 
+TEST(AttentionBlockTest, EachQueryMatchesSingleQueryAttention) {
+  const int64_t n = 45, tf = kLayout.TokenFloats();
+  const auto kv = Random(n * tf, 3);
+  const int group = 2, d = kLayout.head_dim;
+  const KvSpan whole{kv.data(), n};
+  const KvSource src{KvView(&whole, 1)};
+  const int nq = 7;
+  const auto q = Random(nq * group * d, 4);
+  std::vector<float> block_out(nq * group * d), single_out(nq * group * d);
+  std::vector<AttentionQuery> queries;
+  for (int i = 0; i < nq; ++i) {
+    const int64_t keys = n - 2 * i;  // different lengths, some ending mid-chunk
+    queries.push_back({q.data() + i * group * d, keys, block_out.data() + i * group * d});
+    AttendGroup(kLayout, 0, 1, group, q.data() + i * group * d, keys, src, 0.3f,
+                single_out.data() + i * group * d);
+  }
+  AttendBlock(kLayout, 0, 1, group, queries, src, 0.3f);
+  EXPECT_EQ(block_out, single_out);
+}
+
 TEST(AttentionStabilityTest, LargeScoresDoNotOverflow) {
   const int64_t n = 40, tf = kLayout.TokenFloats();
   auto kv = Random(n * tf, 1);

@@ -3,11 +3,23 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "decoder/aligned_buffer.h"
 #include "decoder/linear.h"
 
 namespace pdserve::decoder::internal {
+namespace {
+
+// True if `b` is the token right after `a` in the same sequence with the same K/V storage.
+bool SameSequence(const ForwardRow& a, const ForwardRow& b) {
+  return a.kv.past.data() == b.kv.past.data() && a.kv.past.size() == b.kv.past.size() &&
+         a.kv.tail == b.kv.tail && b.kv.tail_tokens == a.kv.tail_tokens + 1 &&
+         b.position == a.position + 1;
+}
+
+}  // namespace
 
 void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* kv_out,
              absl::FunctionRef<void(int)> on_layer, absl::Span<const int64_t> logit_rows,
@@ -35,6 +47,17 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     model.rope.Angles(rows[i].position, angles.data() + i * d);
   }
 
+  // Consecutive rows of one sequence (same past, same tail buffer, consecutive positions) attend
+  // together, so each K/V chunk is read once per block.
+  constexpr int64_t kQueryBlock = 8;
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  for (int64_t i = 0; i < t;) {
+    int64_t j = i + 1;
+    while (j < t && j - i < kQueryBlock && SameSequence(rows[j - 1], rows[j])) ++j;
+    blocks.emplace_back(i, j);
+    i = j;
+  }
+
   for (int layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& lw = w.layers[layer];
     for (int64_t i = 0; i < t; ++i) {
@@ -51,15 +74,21 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     }
     on_layer(layer);
 
-    // Attention: one work item per (row, kv head), dealt round-robin to balance causal cost.
-    const int64_t items = t * c.num_kv_heads;
+    // Attention: one work item per (block of rows sharing K/V, kv head), dealt round-robin to
+    // balance causal cost.
+    const int64_t items = static_cast<int64_t>(blocks.size()) * c.num_kv_heads;
     pool->Run([&](int index, int count) {
+      AttentionQuery queries[kQueryBlock];
       for (int64_t it = index; it < items; it += count) {
-        const int64_t i = it / c.num_kv_heads;
+        const auto [b0, b1] = blocks[it / c.num_kv_heads];
         const int kvh = static_cast<int>(it % c.num_kv_heads);
-        const float* q = qkv.data() + i * qkv_width + kvh * group * d;
-        float* out = attn.data() + i * q_width + kvh * group * d;
-        AttendGroup(layout, layer, kvh, group, q, rows[i].position + 1, rows[i].kv, scale, out);
+        for (int64_t i = b0; i < b1; ++i) {
+          queries[i - b0] = {qkv.data() + i * qkv_width + kvh * group * d, rows[i].position + 1,
+                             attn.data() + i * q_width + kvh * group * d};
+        }
+        // The last row's source covers every row of the block.
+        AttendBlock(layout, layer, kvh, group, absl::MakeConstSpan(queries, b1 - b0),
+                    rows[b1 - 1].kv, scale);
       }
     });
     MatMul(lw.o, attn.data(), t, q_width, tmp.data(), h, pool);
