@@ -43,6 +43,7 @@ struct ServeCommand {
   double rate = 0;        // Poisson requests/s; 0 = trace timestamps / time_scale
   double time_scale = 1;
   size_t limit = 0;       // first N requests; 0 = all
+  absl::Duration duration = absl::InfiniteDuration();  // send nothing after this
   int concurrency = 16;
   absl::Duration timeout = absl::Seconds(600);
   double ttft_slo_ms = 0;
@@ -55,6 +56,17 @@ struct ServeCommand {
 
 // Returns 0, or 3 when no request succeeded.
 absl::StatusOr<int> RunServeCommand(const ServeCommand& command);
+
+// `pdbench verify`: replays the OK streams of a `serve --record` file through the in-process
+// reference decoder.
+struct VerifyCommand {
+  std::string record_path;
+  std::string model = "synthetic:tiny";
+  int64_t limit = 0;  // check at most this many OK streams; 0 = all
+};
+
+// Prints {"checked", "mismatched", "skipped_failed"}; returns 0, or 3 on any mismatch.
+absl::StatusOr<int> RunVerifyCommand(const VerifyCommand& command);
 
 }  // namespace pdserve::bench
 

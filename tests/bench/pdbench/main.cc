@@ -22,7 +22,7 @@ ABSL_FLAG(std::string, config, "", "rpc: ghz JSON config file");
 ABSL_FLAG(int64_t, total, -1, "rpc: number of calls (overrides the config)");
 ABSL_FLAG(int64_t, connections, -1, "rpc: gRPC connections (overrides the config)");
 ABSL_FLAG(int64_t, rps, -1, "rpc: rate limit in calls/s, 0 = none (overrides the config)");
-ABSL_FLAG(std::string, duration, "", "rpc: run for this long instead of --total (Go duration)");
+ABSL_FLAG(std::string, duration, "", "rpc: run for this long instead of --total; serve: send nothing after this (Go duration)");
 ABSL_FLAG(std::string, data, "", "rpc: request data JSON (overrides the config)");
 ABSL_FLAG(std::string, data_file, "", "rpc: file holding the request data JSON");
 ABSL_FLAG(std::string, metadata, "", "rpc: metadata JSON object (overrides the config)");
@@ -35,7 +35,8 @@ ABSL_FLAG(std::string, expect_codes, "",
 // serve.
 ABSL_FLAG(std::string, trace, "", "serve: conversation trace (JSON lines)");
 ABSL_FLAG(std::string, target, "", "serve: router HOST:PORT");
-ABSL_FLAG(std::string, model, "", "serve: GenerateRequest.model (empty = served model)");
+ABSL_FLAG(std::string, model, "",
+          "serve: GenerateRequest.model (empty = served); verify: reference model (synthetic:tiny)");
 ABSL_FLAG(int, scale, 32, "serve: divide lengths by this; a 512-token block -> 512/scale tokens");
 ABSL_FLAG(int, vocab, 512, "serve: token ids drawn from [3, vocab) (synthetic:tiny has 512)");
 ABSL_FLAG(int, max_output, 64, "serve: cap on scaled output tokens per request");
@@ -45,7 +46,7 @@ ABSL_FLAG(int64_t, limit, 0, "serve: replay only the first N requests (0 = all)"
 ABSL_FLAG(double, ttft_slo_ms, 0, "serve: TTFT limit for goodput (0 = none)");
 ABSL_FLAG(double, tpot_slo_ms, 0, "serve: time-per-output-token limit for goodput (0 = none)");
 ABSL_FLAG(bool, json, false, "serve: print the JSON summary on stdout");
-ABSL_FLAG(std::string, record, "", "serve: write one JSON line per request (prompt, tokens)");
+ABSL_FLAG(std::string, record, "", "serve: write one JSON line per request (prompt, tokens); verify: read it");
 ABSL_FLAG(uint64_t, seed, 1, "serve: seed of the Poisson arrival generator");
 
 namespace {
@@ -56,7 +57,8 @@ constexpr char kUsage[] =
     "pdbench rpc --config FILE.json [--total N] [--concurrency C] [--connections K] "
     "[--output FILE] [HOST:PORT]\n"
     "pdbench serve --trace FILE --target HOST:PORT [--scale 32] [--rate R | --time_scale X] "
-    "[--limit N] [--concurrency C] [--ttft_slo_ms MS] [--tpot_slo_ms MS] [--json]";
+    "[--limit N] [--concurrency C] [--ttft_slo_ms MS] [--tpot_slo_ms MS] [--json] [--record F]\n"
+    "pdbench verify --record F [--model synthetic:tiny] [--limit N]";
 
 int Fail(const absl::Status& status) {
   std::cerr << "pdbench: " << status << "\n";
@@ -111,6 +113,11 @@ int Serve(const std::vector<char*>& args) {
   c.rate = absl::GetFlag(FLAGS_rate);
   c.time_scale = absl::GetFlag(FLAGS_time_scale);
   c.limit = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_limit)));
+  if (!absl::GetFlag(FLAGS_duration).empty()) {
+    absl::StatusOr<absl::Duration> d = ParseGoDuration(absl::GetFlag(FLAGS_duration));
+    if (!d.ok()) return Fail(d.status());
+    c.duration = *d;
+  }
   if (absl::GetFlag(FLAGS_concurrency) > 0) c.concurrency = absl::GetFlag(FLAGS_concurrency);
   if (!absl::GetFlag(FLAGS_timeout).empty()) {
     absl::StatusOr<absl::Duration> d = ParseGoDuration(absl::GetFlag(FLAGS_timeout));
@@ -127,6 +134,16 @@ int Serve(const std::vector<char*>& args) {
   return code.ok() ? *code : Fail(code.status());
 }
 
+int Verify() {
+  pdserve::bench::VerifyCommand c;
+  c.record_path = absl::GetFlag(FLAGS_record);
+  if (c.record_path.empty()) return Fail(absl::InvalidArgumentError("--record is required"));
+  if (!absl::GetFlag(FLAGS_model).empty()) c.model = absl::GetFlag(FLAGS_model);
+  c.limit = absl::GetFlag(FLAGS_limit);
+  absl::StatusOr<int> code = pdserve::bench::RunVerifyCommand(c);
+  return code.ok() ? *code : Fail(code.status());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +152,7 @@ int main(int argc, char** argv) {
   const std::string mode = args.size() > 1 ? args[1] : "";
   if (mode == "rpc") return Rpc(args);
   if (mode == "serve") return Serve(args);
+  if (mode == "verify") return Verify();
   std::cerr << "usage:\n" << kUsage << "\n";
   return 2;
 }

@@ -1,6 +1,8 @@
-// Load driver for `pdbench rpc` (see rpc_runner.h). Each driver thread owns a completion queue
-// and a fixed set of call slots; a slot runs one call at a time as a small state machine, so
-// `concurrency` calls are in flight without a thread per call.
+// Load driver for `pdbench rpc` (see rpc_runner.h). Each driver owns a completion queue, a
+// thread polling it, and a fixed set of call slots; a slot runs one call at a time as a small
+// state machine, so `concurrency` calls are in flight without a thread per call. Unary calls use
+// the callback API (their completions run on gRPC's threads: measured ~1.5x less client CPU per
+// call than a completion-queue round trip); streaming calls and rps alarms use the queue.
 #include "tests/bench/pdbench/rpc_runner.h"
 
 #include <atomic>
@@ -35,6 +37,7 @@ class SharedLoad {
         total_(options.config.duration > absl::ZeroDuration()
                    ? std::numeric_limits<uint64_t>::max()
                    : options.config.total),
+        writes_responses_(responses != nullptr),
         responses_(responses) {}
 
   void Start() {
@@ -74,8 +77,9 @@ class SharedLoad {
     return abort_status_;
   }
 
+  bool writes_responses() const { return writes_responses_; }
+
   void WriteResponse(const std::string& bytes) {
-    if (responses_ == nullptr) return;
     absl::StatusOr<std::string> json =
         MessageBytesToJson(*builder_.method().output_type(), bytes);
     absl::MutexLock lock(&mu_);
@@ -99,6 +103,7 @@ class SharedLoad {
   const RequestBuilder& builder_;
   const std::string method_path_;
   const uint64_t total_;
+  const bool writes_responses_;
   absl::Time start_;
   absl::Time stop_issuing_;
 
@@ -111,7 +116,8 @@ class SharedLoad {
   std::ofstream* responses_ ABSL_GUARDED_BY(mu_);
 };
 
-// One thread's completion queue and call slots. Not thread-safe: only Run()'s thread touches it.
+// One completion queue and its call slots. A slot is touched by one thread at a time: whichever
+// handles its current event (the queue's thread, or a gRPC thread finishing its unary call).
 class Driver {
  public:
   explicit Driver(SharedLoad* shared) : shared_(shared) {}
@@ -124,17 +130,20 @@ class Driver {
   }
 
   void Run() {
-    active_ = slots_.size();
+    active_.store(slots_.size());
     for (auto& slot : slots_) StartNext(slot.get());
     void* tag = nullptr;
     bool ok = false;
-    while (active_ > 0 && cq_.Next(&tag, &ok)) OnEvent(static_cast<Slot*>(tag), ok);
+    while (active_.load() > 0 && cq_.Next(&tag, &ok)) OnEvent(static_cast<Slot*>(tag), ok);
     cq_.Shutdown();
     while (cq_.Next(&tag, &ok)) {
     }
   }
 
-  std::vector<CallResult>& results() { return results_; }
+  std::vector<CallResult> TakeResults() {
+    absl::MutexLock lock(&results_mu_);
+    return std::move(results_);
+  }
 
  private:
   enum class State { kIdle, kAlarm, kUnaryFinish, kStart, kWrite, kRead, kFinish };
@@ -145,7 +154,6 @@ class Driver {
     State state = State::kIdle;
     uint64_t request_number = 0;
     std::unique_ptr<grpc::ClientContext> context;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<grpc::ByteBuffer>> unary;
     std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream;
     std::vector<grpc::ByteBuffer> requests;
     size_t next_write = 0;
@@ -157,11 +165,17 @@ class Driver {
     grpc::Alarm alarm;
   };
 
+  // A slot with nothing more to do. The last one wakes Run()'s loop, which may be blocked in
+  // Next() while the final unary calls complete on gRPC's threads.
+  void Retire(Slot* slot) {
+    slot->state = State::kIdle;
+    if (active_.fetch_sub(1) == 1) wake_.Set(&cq_, gpr_now(GPR_CLOCK_MONOTONIC), &wake_slot_);
+  }
+
   void StartNext(Slot* slot) {
     uint64_t n = 0;
     if (!shared_->Claim(&n)) {
-      slot->state = State::kIdle;
-      --active_;
+      Retire(slot);
       return;
     }
     slot->request_number = n;
@@ -180,8 +194,7 @@ class Driver {
         builder.Build(slot->request_number, slot->worker_id);
     if (!messages.ok()) {
       shared_->Abort(messages.status());
-      slot->state = State::kIdle;
-      --active_;
+      Retire(slot);
       return;
     }
     slot->requests.clear();
@@ -205,11 +218,13 @@ class Driver {
     slot->started = absl::Now();
     const auto& method = builder.method();
     if (!method.client_streaming() && !method.server_streaming()) {
-      slot->unary = slot->stub->PrepareUnaryCall(slot->context.get(), shared_->method_path(),
-                                                 slot->requests[0], &cq_);
-      slot->unary->StartCall();
       slot->state = State::kUnaryFinish;
-      slot->unary->Finish(&slot->response, &slot->status, slot);
+      slot->stub->UnaryCall(slot->context.get(), shared_->method_path(), grpc::StubOptions(),
+                            &slot->requests[0], &slot->response,
+                            [this, slot](grpc::Status status) {
+                              slot->status = std::move(status);
+                              OnEvent(slot, true);
+                            });
       return;
     }
     slot->stream = slot->stub->PrepareCall(slot->context.get(), shared_->method_path(), &cq_);
@@ -241,7 +256,7 @@ class Driver {
         if (slot->status.ok()) {
           slot->messages = 1;
           slot->first_message_ns = absl::ToInt64Nanoseconds(absl::Now() - slot->started);
-          shared_->WriteResponse(slot->response.Valid() ? Flatten(slot->response) : "");
+          if (shared_->writes_responses()) shared_->WriteResponse(Flatten(slot->response));
         }
         Record(slot);
         return;
@@ -257,7 +272,7 @@ class Driver {
         if (slot->messages++ == 0) {
           slot->first_message_ns = absl::ToInt64Nanoseconds(absl::Now() - slot->started);
         }
-        shared_->WriteResponse(Flatten(slot->response));
+        if (shared_->writes_responses()) shared_->WriteResponse(Flatten(slot->response));
         slot->stream->Read(&slot->response, slot);
         return;
       case State::kFinish:
@@ -275,12 +290,15 @@ class Driver {
     r.message = slot->status.error_message();
     r.first_message_ns = slot->first_message_ns;
     r.messages = slot->messages;
-    results_.push_back(std::move(r));
+    {
+      absl::MutexLock lock(&results_mu_);
+      results_.push_back(std::move(r));
+    }
     shared_->done.fetch_add(1, std::memory_order_relaxed);
     if (!slot->status.ok()) shared_->failed.fetch_add(1, std::memory_order_relaxed);
-    slot->unary.reset();
+    // The context is replaced by the next call's Launch(): a unary call's context must outlive
+    // its completion callback, which is running now.
     slot->stream.reset();
-    slot->context.reset();
     StartNext(slot);
   }
 
@@ -296,9 +314,13 @@ class Driver {
 
   SharedLoad* const shared_;
   grpc::CompletionQueue cq_;
-  std::vector<std::unique_ptr<Slot>> slots_;
-  size_t active_ = 0;
-  std::vector<CallResult> results_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // fixed before Run()
+  std::atomic<size_t> active_{0};             // slots not yet retired
+  grpc::Alarm wake_;                          // set once, by the last Retire()
+  Slot wake_slot_;                            // wake_'s tag; always kIdle
+
+  absl::Mutex results_mu_;
+  std::vector<CallResult> results_ ABSL_GUARDED_BY(results_mu_);
 };
 
 }  // namespace
@@ -364,7 +386,7 @@ absl::StatusOr<RpcRunResult> RunRpcLoad(const RpcRunOptions& options) {
   result.stopped_by_duration = shared.stopped_by_duration();
   PDBENCH_RETURN_IF_ERROR(shared.abort_status());
   for (auto& d : drivers) {
-    for (CallResult& r : d->results()) result.calls.push_back(std::move(r));
+    for (CallResult& r : d->TakeResults()) result.calls.push_back(std::move(r));
   }
   if (options.progress) options.progress(shared.done.load(), shared.failed.load());
   return result;

@@ -19,18 +19,19 @@ absl::Status WriteRecord(const std::string& path, const std::vector<ScaledReques
                          const ServeRunResult& run) {
   std::ofstream out(path);
   if (!out) return absl::InvalidArgumentError(absl::StrCat("--record: cannot open ", path));
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const StreamOutcome& o = run.outcomes[i];
-    nlohmann::json j = {{"index", i},
-                        {"seed", i},
-                        {"prompt_token_ids", requests[i].prompt},
-                        {"max_new_tokens", requests[i].output_tokens},
+  for (const StreamOutcome& o : run.outcomes) {
+    const ScaledRequest& r = requests[o.index];
+    nlohmann::json j = {{"index", o.index},
+                        {"seed", o.index},
+                        {"prompt_token_ids", r.prompt},
+                        {"max_new_tokens", r.output_tokens},
                         {"status", StatusCodeName(o.code)},
                         {"message", o.message},
                         {"token_ids", o.tokens},
                         {"reused_tokens", o.reused_tokens},
                         {"ttft_ns", o.ttft_ns},
-                        {"e2e_ns", o.e2e_ns}};
+                        {"e2e_ns", o.e2e_ns},
+                        {"retry_hint", o.retry_hint}};
     out << j.dump() << "\n";
   }
   return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("--record: write failed"));
@@ -62,6 +63,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
   options.concurrency = c.concurrency;
   options.timeout = c.timeout;
   options.keep_tokens = !c.record.empty();
+  options.duration = c.duration;
   ProgressLine progress;
   if (progress.enabled()) {
     options.progress = [&progress](int64_t done, int64_t failed, int64_t total) {

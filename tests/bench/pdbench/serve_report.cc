@@ -40,6 +40,10 @@ ServeSummary SummarizeServe(const ServeRunResult& run, const Slo& slo, const Hit
     queue.push_back(o.queue_delay_ns);
     if (o.code != 0) {
       ++s.error_distribution[GhzErrorString(o.code, o.message)];
+      constexpr int kResourceExhausted = 8, kUnavailable = 14;
+      if ((o.code != kResourceExhausted && o.code != kUnavailable) || !o.retry_hint) {
+        ++s.unexpected_errors;
+      }
       continue;
     }
     ++s.succeeded;
@@ -86,6 +90,7 @@ nlohmann::json ServeSummaryToJson(const ServeSummary& s) {
       {"requests", s.requests},
       {"succeeded", s.succeeded},
       {"short_streams", s.short_streams},
+      {"unexpected_errors", s.unexpected_errors},
       {"statusCodeDistribution", s.status_code_distribution},
       {"errorDistribution", s.error_distribution},
       {"duration_s", s.duration_s},

@@ -36,6 +36,9 @@ struct ServeSummary {
   int64_t succeeded = 0;
   std::map<std::string, int64_t> status_code_distribution;
   std::map<std::string, int64_t> error_distribution;
+  // Failures that are neither RESOURCE_EXHAUSTED nor UNAVAILABLE, or are one of those without a
+  // grpc-retry-pushback-ms trailer (the sustained-load check allows only hinted overload).
+  int64_t unexpected_errors = 0;
   int64_t short_streams = 0;      // OK streams with fewer tokens than asked for
   double duration_s = 0;
   double request_throughput = 0;  // OK requests / s

@@ -52,6 +52,7 @@ StreamOutcome RunOne(inf::Router::Stub& stub, const ScaledRequest& request, uint
     }
   }
   const grpc::Status status = reader->Finish();
+  out.retry_hint = context.GetServerTrailingMetadata().count("grpc-retry-pushback-ms") > 0;
   out.e2e_ns = absl::ToInt64Nanoseconds(absl::Now() - sent);
   out.code = status.error_code();
   out.message = status.error_message();
@@ -81,17 +82,22 @@ absl::StatusOr<ServeRunResult> RunServe(const std::vector<ScaledRequest>& reques
   std::atomic<int64_t> finished{0};
   std::atomic<int64_t> failed{0};
   const absl::Time start = absl::Now();
+  std::vector<char> sent(requests.size(), 0);  // each index written by one worker only
   std::vector<std::thread> workers;
   for (int w = 0; w < options.concurrency; ++w) {
     workers.emplace_back([&] {
       for (size_t i = next.fetch_add(1); i < requests.size(); i = next.fetch_add(1)) {
         // Pacing to the arrival schedule, not waiting for an event.
+        if (arrivals[i] > options.duration) break;
         const absl::Time due = start + arrivals[i];
         const absl::Time now = absl::Now();
         if (due > now) absl::SleepFor(due - now);
         const int64_t late_ns = absl::ToInt64Nanoseconds(absl::Now() - due);
+        if (absl::Now() - start > options.duration) break;
+        sent[i] = 1;
         StreamOutcome outcome = RunOne(*stub, requests[i], i, options);
         outcome.queue_delay_ns = late_ns > 0 ? late_ns : 0;
+        outcome.index = static_cast<int64_t>(i);
         if (outcome.code != 0) failed.fetch_add(1);
         result.outcomes[i] = std::move(outcome);
         finished.fetch_add(1);
@@ -110,6 +116,12 @@ absl::StatusOr<ServeRunResult> RunServe(const std::vector<ScaledRequest>& reques
   joiner.join();
   if (options.progress) options.progress(finished.load(), failed.load(), total);
   result.duration_ns = absl::ToInt64Nanoseconds(absl::Now() - start);
+  // With a duration, keep only the requests actually sent.
+  std::vector<StreamOutcome> kept;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    if (sent[i]) kept.push_back(std::move(result.outcomes[i]));
+  }
+  result.outcomes = std::move(kept);
   return result;
 }
 

@@ -20,6 +20,8 @@ struct ServeOptions {
   int concurrency = 16;   // streams in flight at most; later arrivals wait for a slot
   absl::Duration timeout = absl::Seconds(600);  // deadline of each stream
   bool keep_tokens = false;                     // keep every stream's generated ids
+  // No request is sent later than this after the start (the rest are left out of the run).
+  absl::Duration duration = absl::InfiniteDuration();
   // Called about every 200 ms from the calling thread with (finished, failed, total).
   std::function<void(int64_t, int64_t, int64_t)> progress;
 };
@@ -36,10 +38,12 @@ struct StreamOutcome {
   bool has_usage = false;       // the final message carried usage
   int64_t reused_tokens = 0;    // usage.reused_tokens
   std::vector<int32_t> tokens;  // only with keep_tokens
+  bool retry_hint = false;      // trailers carried grpc-retry-pushback-ms
+  int64_t index = 0;            // position of the request in the replayed list (= its seed)
 };
 
 struct ServeRunResult {
-  std::vector<StreamOutcome> outcomes;  // in request order
+  std::vector<StreamOutcome> outcomes;  // in request order, only the requests sent
   int64_t duration_ns = 0;              // first send to last stream end
 };
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Sustained-load check (issue 6; a script, not a CI test): the full stack under `pdbench serve`
+# at twice the concurrency that saturates it, for 5 minutes. Passes when
+#   1. no server process dies,
+#   2. resident memory stops growing after warm-up (max RSS of the last third of the run is
+#      within RSS_GROWTH (5%) of the max of the middle third, per process),
+#   3. the only errors are RESOURCE_EXHAUSTED or UNAVAILABLE carrying grpc-retry-pushback-ms,
+#   4. every stream that succeeded has exactly the tokens of the in-process reference decoder
+#      (`pdbench verify` over the recorded streams; VERIFY_LIMIT caps how many, 0 = all).
+#
+# Usage: deploy/loadtest/sustained.sh [up.sh args...]
+# Env: DURATION=5m, SAT=<concurrency> to skip the saturation search, SCALE=32, MAX_OUTPUT=32,
+#      TRACE=/work/shared/traces/conversation_trace.jsonl, RSS_GROWTH=0.05, VERIFY_LIMIT=0,
+#      OUT=directory for results (default: a new temp dir), PDBENCH=path.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+DURATION="${DURATION:-5m}"
+SCALE="${SCALE:-32}"
+MAX_OUTPUT="${MAX_OUTPUT:-32}"
+TRACE="${TRACE:-$ROOT/../shared/traces/conversation_trace.jsonl}"
+[ -f "$TRACE" ] || TRACE=/work/shared/traces/conversation_trace.jsonl
+RSS_GROWTH="${RSS_GROWTH:-0.05}"
+VERIFY_LIMIT="${VERIFY_LIMIT:-0}"
+OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
+
+require_pdbench
+start_stack ROUTER "$@"
+
+SERVE=("$PDBENCH" serve --trace "$TRACE" --target "$ROUTER" --scale "$SCALE"
+       --max_output "$MAX_OUTPUT" --time_scale 1000000)
+
+# 1. Saturation: the smallest concurrency past which output-token throughput grows < 10%.
+if [ -z "${SAT:-}" ]; then
+  prev=0; SAT=1
+  for c in 1 2 4 8 16 32 64; do
+    "${SERVE[@]}" --limit $((c * 8 > 48 ? c * 8 : 48)) --concurrency "$c" \
+      --output "$OUT/sat_$c.json" 2>/dev/null || true
+    tput="$(json_get "$OUT/sat_$c.json" output_token_throughput 2>/dev/null || echo 0)"
+    echo "saturation search: concurrency $c -> $tput output tokens/s" >&2
+    if python3 -c "import sys; sys.exit(0 if float('$tput') < 1.10 * float('$prev') else 1)"; then
+      break
+    fi
+    SAT="$c"; prev="$tput"
+  done
+fi
+LOAD=$((2 * SAT))
+echo "saturating concurrency $SAT; sustained run at $LOAD for $DURATION" >&2
+
+# 2. Sample every server's RSS every 5 s while the run lasts.
+declare -A PIDS
+for name in ROUTER CACHE PREFILL DECODE; do
+  addr="${!name:-}"
+  [ -n "$addr" ] || continue
+  pid="$(pid_of_addr "$addr")"
+  [ -n "$pid" ] && PIDS[$name]="$pid"
+done
+[ "${#PIDS[@]}" -gt 0 ] || echo "warning: no server PIDs found (ss -ltnp); memory not checked" >&2
+echo "t_s,name,pid,rss_kb" > "$OUT/rss.csv"
+(
+  start=$(date +%s)
+  while true; do
+    now=$(( $(date +%s) - start ))
+    for name in "${!PIDS[@]}"; do
+      echo "$now,$name,${PIDS[$name]},$(rss_kb "${PIDS[$name]}")" >> "$OUT/rss.csv"
+    done
+    sleep 5
+  done
+) &
+SAMPLER=$!
+trap 'kill "$SAMPLER" 2>/dev/null; stop_stack' EXIT
+
+"${SERVE[@]}" --concurrency "$LOAD" --duration "$DURATION" --record "$OUT/record.jsonl" \
+  --output "$OUT/sustained.json" || true
+kill "$SAMPLER" 2>/dev/null || true
+
+# 3. Verdicts.
+FAIL=0
+for name in "${!PIDS[@]}"; do
+  if [ ! -d "/proc/${PIDS[$name]}" ]; then echo "FAIL: $name (pid ${PIDS[$name]}) died" >&2; FAIL=1; fi
+done
+python3 - "$OUT/rss.csv" "$RSS_GROWTH" <<'PY' || FAIL=1
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+limit = float(sys.argv[2]); bad = False
+for name in sorted({r["name"] for r in rows}):
+    pts = [(int(r["t_s"]), int(r["rss_kb"] or 0)) for r in rows if r["name"] == name]
+    if len(pts) < 6: print(f"{name}: too few samples"); continue
+    third = len(pts) // 3
+    mid = max(v for _, v in pts[third:2 * third]); last = max(v for _, v in pts[2 * third:])
+    growth = (last - mid) / mid if mid else 0
+    ok = growth <= limit
+    bad |= not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: RSS max middle third {mid} kB, last third {last} kB ({growth:+.1%})")
+sys.exit(1 if bad else 0)
+PY
+UNEXPECTED="$(json_get "$OUT/sustained.json" unexpected_errors)"
+SUCCEEDED="$(json_get "$OUT/sustained.json" succeeded)"
+echo "streams OK: $SUCCEEDED; unexpected errors: $UNEXPECTED" >&2
+[ "$UNEXPECTED" = 0 ] || { echo "FAIL: errors other than hinted RESOURCE_EXHAUSTED/UNAVAILABLE" >&2; FAIL=1; }
+[ "$SUCCEEDED" != 0 ] || { echo "FAIL: no stream succeeded" >&2; FAIL=1; }
+"$PDBENCH" verify --record "$OUT/record.jsonl" --limit "$VERIFY_LIMIT" > "$OUT/verify.json" || {
+  echo "FAIL: generated tokens differ from the in-process reference ($(cat "$OUT/verify.json"))" >&2; FAIL=1; }
+echo "results in $OUT (sustained.json, rss.csv, record.jsonl, verify.json)" >&2
+[ "$FAIL" = 0 ] && echo PASS || echo FAIL
+exit "$FAIL"
