@@ -40,6 +40,7 @@ struct ServeCommand {
   int scale = 32;
   int vocab = 512;
   int max_output = 64;
+  int max_prompt = 4000;  // synthetic:tiny's context is 4096 positions
   double rate = 0;        // Poisson requests/s; 0 = trace timestamps / time_scale
   double time_scale = 1;
   size_t limit = 0;       // first N requests; 0 = all

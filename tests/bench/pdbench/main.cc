@@ -22,7 +22,8 @@ ABSL_FLAG(std::string, config, "", "rpc: ghz JSON config file");
 ABSL_FLAG(int64_t, total, -1, "rpc: number of calls (overrides the config)");
 ABSL_FLAG(int64_t, connections, -1, "rpc: gRPC connections (overrides the config)");
 ABSL_FLAG(int64_t, rps, -1, "rpc: rate limit in calls/s, 0 = none (overrides the config)");
-ABSL_FLAG(std::string, duration, "", "rpc: run for this long instead of --total; serve: send nothing after this (Go duration)");
+ABSL_FLAG(std::string, duration, "",
+          "rpc: run for this long instead of --total; serve: send nothing after this (Go duration)");
 ABSL_FLAG(std::string, data, "", "rpc: request data JSON (overrides the config)");
 ABSL_FLAG(std::string, data_file, "", "rpc: file holding the request data JSON");
 ABSL_FLAG(std::string, metadata, "", "rpc: metadata JSON object (overrides the config)");
@@ -36,17 +37,20 @@ ABSL_FLAG(std::string, expect_codes, "",
 ABSL_FLAG(std::string, trace, "", "serve: conversation trace (JSON lines)");
 ABSL_FLAG(std::string, target, "", "serve: router HOST:PORT");
 ABSL_FLAG(std::string, model, "",
-          "serve: GenerateRequest.model (empty = served); verify: reference model (synthetic:tiny)");
+          "serve: GenerateRequest.model (empty = served); verify: reference (synthetic:tiny)");
 ABSL_FLAG(int, scale, 32, "serve: divide lengths by this; a 512-token block -> 512/scale tokens");
 ABSL_FLAG(int, vocab, 512, "serve: token ids drawn from [3, vocab) (synthetic:tiny has 512)");
 ABSL_FLAG(int, max_output, 64, "serve: cap on scaled output tokens per request");
+ABSL_FLAG(int, max_prompt, 4000,
+          "serve: cap on scaled prompt tokens (the model's context; synthetic:tiny has 4096)");
 ABSL_FLAG(double, rate, 0, "serve: Poisson arrivals at this many requests/s (0 = trace times)");
 ABSL_FLAG(double, time_scale, 1, "serve: divide trace timestamps by this (2 = twice as fast)");
 ABSL_FLAG(int64_t, limit, 0, "serve: replay only the first N requests (0 = all)");
 ABSL_FLAG(double, ttft_slo_ms, 0, "serve: TTFT limit for goodput (0 = none)");
 ABSL_FLAG(double, tpot_slo_ms, 0, "serve: time-per-output-token limit for goodput (0 = none)");
 ABSL_FLAG(bool, json, false, "serve: print the JSON summary on stdout");
-ABSL_FLAG(std::string, record, "", "serve: write one JSON line per request (prompt, tokens); verify: read it");
+ABSL_FLAG(std::string, record, "",
+          "serve: write one JSON line per request (prompt, tokens); verify: read it");
 ABSL_FLAG(uint64_t, seed, 1, "serve: seed of the Poisson arrival generator");
 
 namespace {
@@ -110,6 +114,7 @@ int Serve(const std::vector<char*>& args) {
   c.scale = absl::GetFlag(FLAGS_scale);
   c.vocab = absl::GetFlag(FLAGS_vocab);
   c.max_output = absl::GetFlag(FLAGS_max_output);
+  c.max_prompt = absl::GetFlag(FLAGS_max_prompt);
   c.rate = absl::GetFlag(FLAGS_rate);
   c.time_scale = absl::GetFlag(FLAGS_time_scale);
   c.limit = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_limit)));

@@ -170,7 +170,8 @@ TEST_F(RpcRunnerTest, DurationStopsTheRun) {
 }
 
 TEST_F(RpcRunnerTest, BadConfigIsAnError) {
-  RpcRunOptions unknown = Options(R"({"call": "pdserve.kvcache.v1.KvCache.Nope", "insecure": true})");
+  RpcRunOptions unknown =
+      Options(R"({"call": "pdserve.kvcache.v1.KvCache.Nope", "insecure": true})");
   EXPECT_EQ(RunRpcLoad(unknown).status().code(), absl::StatusCode::kNotFound);
   RpcRunOptions bad_data = Options(
       R"({"call": "pdserve.kvcache.v1.KvCache.Lookup", "insecure": true, "data": {"nope": 1}})");

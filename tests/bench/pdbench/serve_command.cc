@@ -49,6 +49,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
   scale.scale = c.scale;
   scale.vocab = c.vocab;
   scale.max_output = c.max_output;
+  scale.max_prompt = c.max_prompt;
   std::vector<ScaledRequest> requests;
   for (const TraceRequest& r : trace) {
     PDBENCH_ASSIGN_OR_RETURN(ScaledRequest s, ScaleRequest(r, scale));
@@ -76,10 +77,11 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
   const ServeSummary summary = SummarizeServe(run, Slo{c.ttft_slo_ms, c.tpot_slo_ms}, ceiling);
   std::cerr << FormatServeTable(summary);
   nlohmann::json json = ServeSummaryToJson(summary);
-  json["settings"] = {{"trace", c.trace_path}, {"target", c.target}, {"scale", c.scale},
-                      {"vocab", c.vocab},      {"max_output", c.max_output},
-                      {"rate", c.rate},        {"time_scale", c.time_scale},
-                      {"limit", c.limit},      {"concurrency", c.concurrency}};
+  json["settings"] = {{"trace", c.trace_path},   {"target", c.target},
+                      {"scale", c.scale},        {"vocab", c.vocab},
+                      {"max_output", c.max_output}, {"max_prompt", c.max_prompt},
+                      {"rate", c.rate},          {"time_scale", c.time_scale},
+                      {"limit", c.limit},        {"concurrency", c.concurrency}};
   if (c.json) std::cout << json.dump(2) << std::endl;
   if (!c.output.empty()) {
     std::ofstream out(c.output);

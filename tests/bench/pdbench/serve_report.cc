@@ -133,8 +133,9 @@ std::string FormatServeTable(const ServeSummary& s) {
                         "Goodput:", s.goodput, s.good, s.slo.ttft_ms, s.slo.tpot_ms);
   absl::StrAppendFormat(&out, "\n  %-14s %10s %10s %10s %10s\n", "ms", "mean", "p50", "p90",
                         "p99");
-  for (const auto& [name, l] : {std::pair{"TTFT", &s.ttft}, std::pair{"TPOT", &s.tpot},
-                                std::pair{"E2E", &s.e2e}, std::pair{"Queue delay", &s.queue_delay}}) {
+  for (const auto& [name, l] :
+       {std::pair{"TTFT", &s.ttft}, std::pair{"TPOT", &s.tpot}, std::pair{"E2E", &s.e2e},
+        std::pair{"Queue delay", &s.queue_delay}}) {
     absl::StrAppendFormat(&out, "  %-14s %10.2f %10.2f %10.2f %10.2f\n", name, l->mean_ns / 1e6,
                           l->p50_ns / 1e6, l->p90_ns / 1e6, l->p99_ns / 1e6);
   }

@@ -93,7 +93,8 @@ std::vector<int32_t> BlockTokens(int64_t hash_id, int block_tokens, int vocab) {
 namespace {
 
 int64_t ScaledPromptLength(const TraceRequest& r, const ScaleOptions& o, int block_tokens) {
-  const int64_t len = (r.input_length + o.scale - 1) / o.scale;
+  int64_t len = (r.input_length + o.scale - 1) / o.scale;
+  if (o.max_prompt > 0) len = std::min<int64_t>(len, o.max_prompt);
   return std::clamp<int64_t>(len, 1, static_cast<int64_t>(r.hash_ids.size()) * block_tokens);
 }
 

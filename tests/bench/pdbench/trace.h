@@ -32,6 +32,7 @@ struct ScaleOptions {
   int scale = 32;        // lengths divided by this; one trace block -> 512/scale tokens
   int vocab = 512;       // token ids are drawn from [kFirstTokenId, vocab)
   int max_output = 64;   // cap on the scaled output length
+  int max_prompt = 0;    // cap on the scaled prompt length (the model's context); 0 = none
 };
 
 inline constexpr int kFirstTokenId = 3;  // ids 0..2 are usually special (pad/bos/eos)
@@ -44,7 +45,8 @@ int ScaledBlockTokens(const ScaleOptions& options);
 std::vector<int32_t> BlockTokens(int64_t hash_id, int block_tokens, int vocab);
 
 struct ScaledRequest {
-  std::vector<int32_t> prompt;  // ceil(input_length / scale) tokens, at least 1
+  std::vector<int32_t> prompt;  // ceil(input_length / scale) tokens, at least 1, at most
+                                // max_prompt (when set)
   int32_t output_tokens = 1;    // round(output_length / scale), in [1, max_output]
 };
 

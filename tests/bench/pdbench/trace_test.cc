@@ -56,6 +56,9 @@ TEST(TraceTest, ScalesLengths) {
     EXPECT_EQ(static_cast<int64_t>(s->prompt.size()), expected_prompt[i]) << i;
     EXPECT_EQ(s->output_tokens, expected_output[i]) << i;
   }
+  o.max_prompt = 20;  // truncates request 2 (47 tokens) to its first 20
+  EXPECT_EQ(ScaleRequest(trace[1], o)->prompt.size(), 20u);
+  EXPECT_EQ(ComputeHitCeiling(trace, o).tokens_total, 20 + 20 + 16 + 20 + 20);
   o.scale = 0;
   EXPECT_FALSE(ScaleRequest(trace[0], o).ok());
 }
