@@ -64,11 +64,14 @@ inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, 
 
 }  // namespace
 
-void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
+void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end, int group,
                  absl::Span<const AttentionQuery> queries, const KvSource& kv, float scale) {
   const int head_dim = layout.head_dim;
-  const int64_t k_off = layout.Offset(layer, 0, kv_head);
-  const int64_t v_off = layout.Offset(layer, 1, kv_head);
+  const int num_kv = kv_head_end - kv_head_begin;
+  // K (and V) of the kv heads in range are contiguous within a token.
+  const int64_t k_begin = layout.Offset(layer, 0, kv_head_begin);
+  const int64_t v_begin = layout.Offset(layer, 1, kv_head_begin);
+  const int64_t range_floats = int64_t{num_kv} * head_dim;
   const __m256 vscale = _mm256_set1_ps(scale);
   const float kNegInf = -std::numeric_limits<float>::infinity();
   const int nq = static_cast<int>(queries.size());
@@ -77,7 +80,7 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
 
   // Running state per (query, head): max m, denominator l, numerator acc[head_dim].
   thread_local std::vector<float> state;
-  const int64_t heads = int64_t{nq} * group;
+  const int64_t heads = int64_t{nq} * num_kv * group;
   state.resize(heads * (head_dim + 2) + 8);
   float* acc = state.data();
   float* m = acc + heads * head_dim;
@@ -106,70 +109,74 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
     if (c0 + kAttentionChunk < max_keys) {
       n_next = fill(c0 + kAttentionChunk, next);
       for (int j = 0; j < n_next; ++j) {
-        for (int d = 0; d < head_dim; d += 16) {
-          _mm_prefetch(reinterpret_cast<const char*>(next[j] + k_off + d), _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(next[j] + v_off + d), _MM_HINT_T0);
+        for (int64_t d = 0; d < range_floats; d += 16) {
+          _mm_prefetch(reinterpret_cast<const char*>(next[j] + k_begin + d), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(next[j] + v_begin + d), _MM_HINT_T0);
         }
       }
     }
-    const float* keys[kAttentionChunk];
-    for (int j = 0; j < kAttentionChunk; ++j) keys[j] = cur[j] + k_off;
-    for (int qi = 0; qi < nq; ++qi) {
-      if (c0 >= queries[qi].num_keys) continue;
-      // Everything below depends only on this query, its key count and the chunk's K/V.
-      const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, queries[qi].num_keys - c0));
-      const int vecs = (n + 7) / 8;
-      for (int g = 0; g < group; ++g) {
-        const int64_t h = int64_t{qi} * group + g;
-        const float* qh = queries[qi].q + int64_t{g} * head_dim;
-        alignas(32) float s[kAttentionChunk] = {};
-        for (int b = 0; b < vecs; ++b) {
-          _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
-        }
-        float chunk_max = s[0];
-        for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[j]);
-        const float new_max = std::max(m[h], chunk_max);
-        alignas(32) float p[kAttentionChunk];
-        const __m256 vmax = _mm256_set1_ps(new_max);
-        for (int b = 0; b < vecs; ++b) {
-          _mm256_store_ps(p + 8 * b, Exp8(_mm256_sub_ps(_mm256_load_ps(s + 8 * b), vmax)));
-        }
-        const float correction =
-            _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
-        m[h] = new_max;
-        float sum = 0.0f;
-        for (int j = 0; j < n; ++j) sum += p[j];
-        l[h] = l[h] * correction + sum;
-        // acc = acc * correction + sum_j p[j] v[j], j in order; 64 floats (8 independent FMA
-        // chains) at a time.
-        float* a = acc + h * head_dim;
-        const __m256 vc = _mm256_set1_ps(correction);
-        for (int d0 = 0; d0 < head_dim; d0 += 64) {
-          const int nv = std::min(8, (head_dim - d0) / 8);
-          __m256 av[8];
-#pragma GCC unroll 8
-          for (int i = 0; i < 8; ++i) {
-            av[i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(a + d0 + 8 * i), vc) : _mm256_setzero_ps();
+    for (int r = 0; r < num_kv; ++r) {
+      const int64_t k_off = k_begin + int64_t{r} * head_dim;
+      const int64_t v_off = v_begin + int64_t{r} * head_dim;
+      const float* keys[kAttentionChunk];
+      for (int j = 0; j < kAttentionChunk; ++j) keys[j] = cur[j] + k_off;
+      for (int qi = 0; qi < nq; ++qi) {
+        if (c0 >= queries[qi].num_keys) continue;
+        // Everything below depends only on this query, its key count and the chunk's K/V.
+        const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, queries[qi].num_keys - c0));
+        const int vecs = (n + 7) / 8;
+        for (int g = 0; g < group; ++g) {
+          const int64_t h = (int64_t{qi} * num_kv + r) * group + g;
+          const float* qh = queries[qi].q + (int64_t{r} * group + g) * head_dim;
+          alignas(32) float s[kAttentionChunk] = {};
+          for (int b = 0; b < vecs; ++b) {
+            _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
           }
-          for (int j = 0; j < n; ++j) {
-            const __m256 pj = _mm256_set1_ps(p[j]);
-            const float* v = cur[j] + v_off + d0;
+          float chunk_max = s[0];
+          for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[j]);
+          const float new_max = std::max(m[h], chunk_max);
+          alignas(32) float p[kAttentionChunk];
+          const __m256 vmax = _mm256_set1_ps(new_max);
+          for (int b = 0; b < vecs; ++b) {
+            _mm256_store_ps(p + 8 * b, Exp8(_mm256_sub_ps(_mm256_load_ps(s + 8 * b), vmax)));
+          }
+          const float correction =
+              _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
+          m[h] = new_max;
+          float sum = 0.0f;
+          for (int j = 0; j < n; ++j) sum += p[j];
+          l[h] = l[h] * correction + sum;
+          // acc = acc * correction + sum_j p[j] v[j], j in order; 64 floats (8 independent FMA
+          // chains) at a time.
+          float* a = acc + h * head_dim;
+          const __m256 vc = _mm256_set1_ps(correction);
+          for (int d0 = 0; d0 < head_dim; d0 += 64) {
+            const int nv = std::min(8, (head_dim - d0) / 8);
+            __m256 av[8];
 #pragma GCC unroll 8
             for (int i = 0; i < 8; ++i) {
-              if (i < nv) av[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), av[i]);
+              av[i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(a + d0 + 8 * i), vc) : _mm256_setzero_ps();
             }
-          }
+            for (int j = 0; j < n; ++j) {
+              const __m256 pj = _mm256_set1_ps(p[j]);
+              const float* v = cur[j] + v_off + d0;
 #pragma GCC unroll 8
-          for (int i = 0; i < 8; ++i) {
-            if (i < nv) _mm256_storeu_ps(a + d0 + 8 * i, av[i]);
+              for (int i = 0; i < 8; ++i) {
+                if (i < nv) av[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), av[i]);
+              }
+            }
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i) {
+              if (i < nv) _mm256_storeu_ps(a + d0 + 8 * i, av[i]);
+            }
           }
         }
       }
     }
   }
   for (int qi = 0; qi < nq; ++qi) {
-    for (int g = 0; g < group; ++g) {
-      const int64_t h = int64_t{qi} * group + g;
+    for (int g = 0; g < num_kv * group; ++g) {
+      const int64_t h = int64_t{qi} * num_kv * group + g;
       const __m256 inv = _mm256_set1_ps(1.0f / l[h]);
       float* o = queries[qi].out + int64_t{g} * head_dim;
       for (int d = 0; d < head_dim; d += 8) {
@@ -182,7 +189,8 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
 void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,
                  int64_t num_keys, const KvSource& kv, float scale, float* out) {
   const AttentionQuery query{q, num_keys, out};
-  AttendBlock(layout, layer, kv_head, group, absl::MakeConstSpan(&query, 1), kv, scale);
+  AttendBlock(layout, layer, kv_head, kv_head + 1, group, absl::MakeConstSpan(&query, 1), kv,
+              scale);
 }
 
 }  // namespace pdserve::decoder::internal

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "absl/types/span.h"
 #include "decoder/kv_layout.h"
 
 namespace pdserve::decoder::internal {
@@ -40,10 +41,13 @@ struct AttentionQuery {
   float* out;
 };
 
-// AttendGroup for several queries of one sequence at once (prefill): each chunk of K/V is
-// read once for all of them. Each query's result is bit-identical to AttendGroup's.
+// AttendGroup for several queries of one sequence (prefill) and the kv heads
+// [kv_head_begin, kv_head_end) at once: each chunk of K/V is read once for all of them.
+// queries[i].q and .out hold (kv_head_end - kv_head_begin) * group heads of head_dim floats,
+// starting at query head kv_head_begin * group. Each (query, head) result is bit-identical to
+// AttendGroup's.
 // REQUIRES: kv covers max(num_keys) tokens; the other requirements of AttendGroup.
-void AttendBlock(const KvLayout& layout, int layer, int kv_head, int group,
+void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end, int group,
                  absl::Span<const AttentionQuery> queries, const KvSource& kv, float scale);
 
 }  // namespace pdserve::decoder::internal

@@ -119,8 +119,26 @@ TEST(AttentionBlockTest, EachQueryMatchesSingleQueryAttention) {
     AttendGroup(kLayout, 0, 1, group, q.data() + i * group * d, keys, src, 0.3f,
                 single_out.data() + i * group * d);
   }
-  AttendBlock(kLayout, 0, 1, group, queries, src, 0.3f);
+  AttendBlock(kLayout, 0, 1, 2, group, queries, src, 0.3f);
   EXPECT_EQ(block_out, single_out);
+}
+
+TEST(AttentionBlockTest, KvHeadRangeMatchesPerHeadAttention) {
+  const int64_t n = 37, tf = kLayout.TokenFloats();
+  const auto kv = Random(n * tf, 5);
+  const int group = 3, d = kLayout.head_dim, heads = kLayout.num_kv_heads * group;
+  const KvSpan whole{kv.data(), n};
+  const KvSource src{KvView(&whole, 1)};
+  const auto q = Random(heads * d, 6);
+  std::vector<float> joint(heads * d), separate(heads * d);
+  const AttentionQuery query{q.data(), n, joint.data()};
+  AttendBlock(kLayout, 1, 0, kLayout.num_kv_heads, group, absl::MakeConstSpan(&query, 1), src,
+              0.2f);
+  for (int h = 0; h < kLayout.num_kv_heads; ++h) {
+    AttendGroup(kLayout, 1, h, group, q.data() + h * group * d, n, src, 0.2f,
+                separate.data() + h * group * d);
+  }
+  EXPECT_EQ(joint, separate);
 }
 
 TEST(AttentionStabilityTest, LargeScoresDoNotOverflow) {

@@ -2,6 +2,7 @@
 #include "decoder/forward.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -74,20 +75,25 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     }
     on_layer(layer);
 
-    // Attention: one work item per (block of rows sharing K/V, kv head), dealt round-robin to
-    // balance causal cost.
-    const int64_t items = static_cast<int64_t>(blocks.size()) * c.num_kv_heads;
+    // Attention: one work item per (block of rows sharing K/V, range of kv heads), dealt
+    // round-robin to balance causal cost. A lone row (decode batch 1) is split by kv heads so
+    // every thread works; otherwise one item covers all kv heads, a single pass over the K/V.
+    const int ranges = blocks.size() >= static_cast<size_t>(pool->num_threads())
+                           ? 1
+                           : std::min(c.num_kv_heads, pool->num_threads());
+    const int64_t items = static_cast<int64_t>(blocks.size()) * ranges;
     pool->Run([&](int index, int count) {
       AttentionQuery queries[kQueryBlock];
       for (int64_t it = index; it < items; it += count) {
-        const auto [b0, b1] = blocks[it / c.num_kv_heads];
-        const int kvh = static_cast<int>(it % c.num_kv_heads);
+        const auto [b0, b1] = blocks[it / ranges];
+        const int r = static_cast<int>(it % ranges);
+        const int h0 = c.num_kv_heads * r / ranges, h1 = c.num_kv_heads * (r + 1) / ranges;
         for (int64_t i = b0; i < b1; ++i) {
-          queries[i - b0] = {qkv.data() + i * qkv_width + kvh * group * d, rows[i].position + 1,
-                             attn.data() + i * q_width + kvh * group * d};
+          queries[i - b0] = {qkv.data() + i * qkv_width + h0 * group * d, rows[i].position + 1,
+                             attn.data() + i * q_width + h0 * group * d};
         }
         // The last row's source covers every row of the block.
-        AttendBlock(layout, layer, kvh, group, absl::MakeConstSpan(queries, b1 - b0),
+        AttendBlock(layout, layer, h0, h1, group, absl::MakeConstSpan(queries, b1 - b0),
                     rows[b1 - 1].kv, scale);
       }
     });

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <utility>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,11 +39,25 @@ double BestTime(int reps, const std::function<void()>& fn) {
   return best;
 }
 
+// Runs `a` and `b` alternately `rounds` times and returns each one's best time, so a baseline
+// and the code measured against it see the same machine conditions (other processes' load
+// comes and goes on a shared machine).
+std::pair<double, double> Interleaved(int rounds, const std::function<void()>& a,
+                                      const std::function<void()>& b) {
+  double best_a = 1e30, best_b = 1e30;
+  a();
+  b();
+  for (int i = 0; i < rounds; ++i) {
+    best_a = std::min(best_a, BestTime(1, a));
+    best_b = std::min(best_b, BestTime(1, b));
+  }
+  return {best_a, best_b};
+}
+
 // Read bandwidth with `threads` threads: an AVX sum over a buffer far larger than the caches.
-double ReadBandwidth(internal::ThreadPool& pool, const std::vector<float>& buf) {
-  volatile float sink = 0;
-  const double t = BestTime(5, [&] {
-    pool.Run([&](int index, int count) {
+void SumBuffer(internal::ThreadPool& pool, const std::vector<float>& buf) {
+  static volatile float sink = 0;
+  pool.Run([&](int index, int count) {
       const int64_t n = static_cast<int64_t>(buf.size());
       const int64_t b = n / count * index, e = index + 1 == count ? n : n / count * (index + 1);
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -55,20 +70,19 @@ double ReadBandwidth(internal::ThreadPool& pool, const std::vector<float>& buf) 
       alignas(32) float out[8];
       _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
       sink = sink + out[0];
-    });
   });
-  return buf.size() * sizeof(float) / t;
 }
 
-double MemcpyBandwidth(internal::ThreadPool& pool, int64_t bytes) {
-  std::vector<char> src(bytes, 1), dst(bytes, 0);
-  const double t = BestTime(5, [&] {
-    pool.Run([&](int index, int count) {
-      const int64_t b = bytes / count * index, e = index + 1 == count ? bytes : bytes / count * (index + 1);
-      std::memcpy(dst.data() + b, src.data() + b, e - b);
-    });
+double ReadBandwidth(internal::ThreadPool& pool, const std::vector<float>& buf) {
+  return buf.size() * sizeof(float) / BestTime(5, [&] { SumBuffer(pool, buf); });
+}
+
+void Memcpy(internal::ThreadPool& pool, const std::vector<char>& src, std::vector<char>& dst) {
+  const int64_t bytes = static_cast<int64_t>(src.size());
+  pool.Run([&](int index, int count) {
+    const int64_t b = bytes / count * index, e = index + 1 == count ? bytes : bytes / count * (index + 1);
+    std::memcpy(dst.data() + b, src.data() + b, e - b);
   });
-  return bytes / t;  // bytes read per second
 }
 
 // A sequence's K/V of `n` tokens in 16-token blocks placed in shuffled order.
@@ -90,30 +104,38 @@ struct PagedKv {
   }
 };
 
-// Time of the linear layers of a T-token prefill done with plain Eigen GEMMs, output columns
-// split across the same number of threads.
-double EigenPrefillTime(const ModelConfig& c, int64_t t, internal::ThreadPool& pool, int reps) {
-  struct Shape {
-    int64_t k, n;
-  };
-  const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  const Shape shapes[] = {{c.hidden_size, q + 2 * kv},
-                          {q, c.hidden_size},
-                          {c.hidden_size, 2 * int64_t{c.intermediate_size}},
-                          {c.intermediate_size, c.hidden_size}};
-  double total = 0;
-  for (const Shape& s : shapes) {
-    Eigen::MatrixXf x = Eigen::MatrixXf::Random(t, s.k), w = Eigen::MatrixXf::Random(s.k, s.n);
-    Eigen::MatrixXf y(t, s.n);
-    total += BestTime(reps, [&] {
-      pool.Run([&](int index, int count) {
-        const int64_t b = s.n * index / count, e = s.n * (index + 1) / count;
-        y.middleCols(b, e - b).noalias() = x * w.middleCols(b, e - b);
-      });
-    });
+// The linear layers of a T-token prefill done with plain Eigen GEMMs (all layers), output
+// columns split across the same number of threads.
+class EigenPrefill {
+ public:
+  EigenPrefill(const ModelConfig& c, int64_t t) : layers_(c.num_layers) {
+    const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
+    const int64_t shapes[4][2] = {{c.hidden_size, q + 2 * kv},
+                                  {q, c.hidden_size},
+                                  {c.hidden_size, 2 * int64_t{c.intermediate_size}},
+                                  {c.intermediate_size, c.hidden_size}};
+    for (const auto& s : shapes) {
+      x_.push_back(Eigen::MatrixXf::Random(t, s[0]));
+      w_.push_back(Eigen::MatrixXf::Random(s[0], s[1]));
+      y_.push_back(Eigen::MatrixXf(t, s[1]));
+    }
   }
-  return total * c.num_layers;
-}
+  void Run(internal::ThreadPool& pool) {
+    for (int l = 0; l < layers_; ++l) {
+      for (size_t i = 0; i < x_.size(); ++i) {
+        pool.Run([&](int index, int count) {
+          const int64_t n = w_[i].cols();
+          const int64_t b = n * index / count, e = n * (index + 1) / count;
+          y_[i].middleCols(b, e - b).noalias() = x_[i] * w_[i].middleCols(b, e - b);
+        });
+      }
+    }
+  }
+
+ private:
+  int layers_;
+  std::vector<Eigen::MatrixXf> x_, w_, y_;
+};
 
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
@@ -138,8 +160,6 @@ int Main(int argc, char** argv) {
   const double bw = ReadBandwidth(pool, big);
   internal::ThreadPool single(1);
   const double bw1 = ReadBandwidth(single, big);
-  big = {};
-  big.shrink_to_fit();
   out["read_bandwidth_GBps"] = bw / 1e9;
   out["read_bandwidth_1thread_GBps"] = bw1 / 1e9;
   std::fprintf(stderr, "read bandwidth: %.2f GB/s (%d threads), %.2f GB/s (1 thread)\n", bw / 1e9,
@@ -151,43 +171,49 @@ int Main(int argc, char** argv) {
     PagedKv kv(ctx, tf, 1);
     std::vector<float> kv_out(tf), logits(c.vocab_size);
     const Model::DecodeItem item{7, kv.spans};
-    const int iters = quick ? 5 : 20;
-    const double t = BestTime(reps, [&] {
-      for (int i = 0; i < iters; ++i) {
-        (void)model.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv_out),
-                               absl::MakeSpan(logits));
-      }
-    }) / iters;
+    const int iters = quick ? 3 : 10;
+    const auto [t_iters, t_sum] = Interleaved(
+        reps,
+        [&] {
+          for (int i = 0; i < iters; ++i) {
+            (void)model.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv_out),
+                                   absl::MakeSpan(logits));
+          }
+        },
+        [&] { SumBuffer(pool, big); });
+    const double t = t_iters / iters;
+    const double bw_now = big.size() * 4.0 / t_sum;
     const double bytes = weight_bytes + double(ctx) * tf * 4;
-    const double frac = bytes / t / bw;
+    const double frac = bytes / t / bw_now;
     out["decode_b1"][std::to_string(ctx)] = {{"tokens_per_s", 1 / t},
                                              {"bytes_per_token", bytes},
                                              {"GBps", bytes / t / 1e9},
+                                             {"read_bandwidth_GBps", bw_now / 1e9},
                                              {"fraction_of_read_bandwidth", frac}};
-    std::fprintf(stderr, "decode b=1 ctx=%5lld: %7.1f tok/s, %.1f MB/token, %.2f GB/s = %.3f of bandwidth\n",
-                 static_cast<long long>(ctx), 1 / t, bytes / 1e6, bytes / t / 1e9, frac);
+    std::fprintf(stderr,
+                 "decode b=1 ctx=%5lld: %7.1f tok/s, %.1f MB/token, %.2f GB/s vs read %.2f GB/s = "
+                 "%.3f\n",
+                 static_cast<long long>(ctx), 1 / t, bytes / 1e6, bytes / t / 1e9, bw_now / 1e9, frac);
   }
 
-  // Decode, batch 1..32 at context 128 (each sequence its own K/V).
-  double b1_rate = 0;
-  for (int batch : {1, 4, 16, 32}) {
-    std::vector<PagedKv> kvs;
+  // Decode, batch 1..32 at context 128 (each sequence its own K/V), each interleaved with
+  // batch 1 so the speedup compares like with like.
+  std::vector<PagedKv> kvs;
+  for (int i = 0; i < 32; ++i) kvs.emplace_back(128, tf, 10 + i);
+  auto step = [&](int batch) {
     std::vector<Model::DecodeItem> items;
-    for (int i = 0; i < batch; ++i) kvs.emplace_back(128, tf, 10 + i);
     for (int i = 0; i < batch; ++i) items.push_back({static_cast<int32_t>(100 + i), kvs[i].spans});
     std::vector<float> kv_out(batch * tf), logits(int64_t{batch} * c.vocab_size);
-    const int iters = quick ? 3 : 10;
-    const double t = BestTime(reps, [&] {
-      for (int i = 0; i < iters; ++i) {
-        (void)model.DecodeStep(items, absl::MakeSpan(kv_out), absl::MakeSpan(logits));
-      }
-    }) / iters;
-    const double rate = batch / t;
-    if (batch == 1) b1_rate = rate;
+    (void)model.DecodeStep(items, absl::MakeSpan(kv_out), absl::MakeSpan(logits));
+  };
+  for (int batch : {1, 4, 16, 32}) {
+    const auto [t1, tb] = Interleaved(reps * 2, [&] { step(1); }, [&] { step(batch); });
+    const double rate = batch / tb;
     out["decode_batch"][std::to_string(batch)] = {{"tokens_per_s", rate},
-                                                  {"speedup_vs_batch1", rate / b1_rate}};
+                                                  {"batch1_tokens_per_s", 1 / t1},
+                                                  {"speedup_vs_batch1", rate * t1}};
     std::fprintf(stderr, "decode batch=%2d ctx=128: %8.1f tok/s aggregate (%.2fx batch 1)\n", batch,
-                 rate, rate / b1_rate);
+                 rate, rate * t1);
   }
 
   // Prefill vs Eigen GEMM of the same linear-layer shapes.
@@ -198,10 +224,14 @@ int Main(int argc, char** argv) {
     for (int64_t i = 0; i < t_len; ++i) tokens[i] = static_cast<int32_t>((i * 7919) % c.vocab_size);
     std::vector<float> kv_out(t_len * tf), logits(c.vocab_size);
     const int r = t_len >= 1024 ? std::max(1, reps / 2) : reps;
-    const double t = BestTime(r, [&] {
-      (void)model.Prefill({}, tokens, absl::MakeSpan(kv_out), [](int) {}, absl::MakeSpan(logits));
-    });
-    const double eigen = EigenPrefillTime(c, t_len, pool, r);
+    EigenPrefill eigen_run(c, t_len);
+    const auto [t, eigen] = Interleaved(
+        r,
+        [&] {
+          (void)model.Prefill({}, tokens, absl::MakeSpan(kv_out), [](int) {},
+                              absl::MakeSpan(logits));
+        },
+        [&] { eigen_run.Run(pool); });
     const double flops = 2.0 * linear_params * t_len;
     out["prefill"][std::to_string(t_len)] = {{"tokens_per_s", t_len / t},
                                              {"linear_GFLOPs", flops / t / 1e9},
@@ -220,20 +250,23 @@ int Main(int argc, char** argv) {
     PagedKv kv(ctx, tf, 2);
     const int group = c.num_heads / c.num_kv_heads;
     std::vector<float> q(int64_t{c.num_heads} * c.head_dim, 0.1f), o(q.size());
-    const internal::KvSource src{kv.spans};
+    const internal::KvSource kv_src{kv.spans};
     const float scale = 0.125f;
-    const double t = BestTime(reps, [&] {
+    std::vector<char> src(static_cast<size_t>(double(ctx) * tf * 4), 1), dst(src.size(), 0);
+    const auto [t, t_copy] = Interleaved(reps, [&] {
       for (int layer = 0; layer < c.num_layers; ++layer) {
         pool.Run([&](int index, int count) {
-          for (int h = index; h < c.num_kv_heads; h += count) {
-            internal::AttendGroup(layout, layer, h, group, q.data() + h * group * c.head_dim, ctx,
-                                  src, scale, o.data() + h * group * c.head_dim);
-          }
+          // As decode at batch 1 does: each thread one contiguous range of kv heads.
+          const int h0 = c.num_kv_heads * index / count, h1 = c.num_kv_heads * (index + 1) / count;
+          const internal::AttentionQuery query{q.data() + h0 * group * c.head_dim, ctx,
+                                               o.data() + h0 * group * c.head_dim};
+          internal::AttendBlock(layout, layer, h0, h1, group, absl::MakeConstSpan(&query, 1),
+                                kv_src, scale);
         });
       }
-    });
+    }, [&] { Memcpy(pool, src, dst); });
     const double bytes = double(ctx) * tf * 4;
-    const double memcpy_bw = MemcpyBandwidth(pool, static_cast<int64_t>(bytes));
+    const double memcpy_bw = bytes / t_copy;
     out["attention_4096"] = {{"kv_GBps", bytes / t / 1e9},
                              {"memcpy_GBps", memcpy_bw / 1e9},
                              {"fraction_of_memcpy", bytes / t / memcpy_bw}};
