@@ -8,6 +8,7 @@
 #include "services/common/grpc_status.h"
 #include "services/common/status_macros.h"
 #include "services/router/request_validation.h"
+#include "services/router/retry_policy.h"
 
 namespace pdserve::router {
 namespace {
@@ -17,34 +18,6 @@ using inference::v1::DecodeResponse;
 using inference::v1::GenerateResponse;
 using inference::v1::PrefillRequest;
 using inference::v1::PrefillResponse;
-
-// Errors a retry cannot fix: the request itself is wrong or not allowed.
-bool Permanent(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnimplemented:
-    case absl::StatusCode::kOutOfRange:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Before the first token the client is better served by a prompt answer when the pool is full
-// or the request's state is off: it can retry itself.
-bool PermanentBeforeFirstToken(absl::StatusCode code) {
-  return Permanent(code) || code == absl::StatusCode::kResourceExhausted ||
-         code == absl::StatusCode::kFailedPrecondition;
-}
-
-// Retry n (1-based) waits 0, then initial, 2 * initial, ... up to max.
-absl::Duration Backoff(const RouterOptions& options, int retry) {
-  if (retry <= 1) return absl::ZeroDuration();
-  absl::Duration delay = options.initial_backoff * (int64_t{1} << std::min(retry - 2, 20));
-  return std::min(delay, options.max_backoff);
-}
 
 }  // namespace
 
@@ -176,8 +149,8 @@ void GenerateCall::OnPrefillDone(uint64_t id, size_t instance,
       const bool initial = state_.generated().empty();
       const absl::Status cause = common::Annotate(
           response.status(), absl::StrCat("prefill at ", env_->prefill_pool->address(instance)));
-      const bool permanent = initial ? PermanentBeforeFirstToken(cause.code())
-                                     : Permanent(cause.code());
+      const bool permanent = initial ? IsPermanentBeforeFirstToken(cause.code())
+                                     : IsPermanent(cause.code());
       if (permanent || now >= deadline_) {
         error = cause;
       } else if (initial) {
@@ -292,7 +265,7 @@ void GenerateCall::OnDecodeDone(uint64_t id, size_t instance, absl::Status statu
                       : std::move(status);
       cause = common::Annotate(
           cause, absl::StrCat("decode at ", env_->decode_pool->address(instance)));
-      if (Permanent(cause.code()) || absl::Now() >= deadline_) {
+      if (IsPermanent(cause.code()) || absl::Now() >= deadline_) {
         error = cause;
       } else {
         decode_failed_.push_back(instance);
@@ -359,7 +332,7 @@ void GenerateCall::OnSequenceInfo(uint64_t id,
       next = Next::kPrefill;
     } else {
       const absl::Status cause = common::Annotate(sequence.status(), "cache manager");
-      error = Permanent(cause.code())
+      error = IsPermanent(cause.code())
                   ? cause
                   : RetryLater(cause, &recovery_retries_, env_->options->max_recovery_retries,
                                &GenerateCall::Recover);
@@ -386,7 +359,7 @@ absl::Status GenerateCall::RetryLater(const absl::Status& cause, int* attempts, 
                                       void (GenerateCall::*step)()) {
   if (*attempts >= max_attempts) return cause;
   ++*attempts;
-  const absl::Duration delay = Backoff(*env_->options, *attempts);
+  const absl::Duration delay = RetryBackoff(*env_->options, *attempts);
   if (absl::Now() + delay >= deadline_) {
     return absl::DeadlineExceededError(
         absl::StrCat("the deadline passed while recovering from: ", cause.message()));
