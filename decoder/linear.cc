@@ -15,14 +15,16 @@ namespace {
 constexpr int kPanel = PackedLinear::kPanel;
 constexpr int kMaxRows = 6;     // rows per register block
 constexpr int64_t kRowChunk = 96;  // rows whose x stays cache-resident while panels stream by
-constexpr int64_t kBlockedMinRows = 24;  // from here on, pack and block (compute-bound sizes)
+constexpr int64_t kBlockedMinRows = 24;
+constexpr int64_t kPrefetchK = 16;  // k steps (64-byte lines) ahead; reads past a panel's end are
+                                    // harmless prefetches  // from here on, pack and block (compute-bound sizes)
 
 // Computes rows [0, MR) x panels [0, NP) of y over inner indices [0, k). x element (r, kk) is
 // at x[r * xr + kk * xk]. `cols` is how many of the NP * kPanel outputs are real (the last panel
 // of a matrix may be padding). Each accumulator starts at zero (or, with kLoad, at the partial
 // sum an earlier call stored in y) and takes one FMA per k, in k order: the bits never depend on
 // MR, NP, or where the k range was split.
-template <int MR, int NP, bool kLoad>
+template <int MR, int NP, bool kLoad, bool kPrefetch = false>
 void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t panel_stride,
             int64_t k, float* y, int64_t ldy, int cols) {
   __m256 acc[MR][NP * 2];
@@ -44,6 +46,14 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
     }
   }
   for (int64_t kk = 0; kk < k; ++kk) {
+    if (kPrefetch) {
+      // Weights stream from DRAM once (decode): fetch ahead in each panel's stream.
+#pragma GCC unroll 4
+      for (int p = 0; p < NP; ++p) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + p * panel_stride + (kk + kPrefetchK) * kPanel),
+                     _MM_HINT_T0);
+      }
+    }
     __m256 b[NP * 2];
     #pragma GCC unroll 12
     for (int p = 0; p < NP; ++p) {
@@ -82,7 +92,7 @@ constexpr int WidePanels(int rows) { return rows == 1 ? 4 : rows == 2 ? 3 : rows
 template <int MR>
 KernelFn Pick(bool wide, bool load) {
   if (load) return &Kernel<MR, 1, true>;
-  return wide ? &Kernel<MR, WidePanels(MR), false> : &Kernel<MR, 1, false>;
+  return wide ? &Kernel<MR, WidePanels(MR), false, true> : &Kernel<MR, 1, false, true>;
 }
 
 // REQUIRES: !(wide && load).
