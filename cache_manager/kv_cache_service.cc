@@ -54,11 +54,13 @@ KvCacheService::KvCacheService(const KvCacheServiceOptions& options)
 
 grpc::Status KvCacheService::Reply(grpc::CallbackServerContext* context,
                                    const absl::Status& status) const {
-  if (status.code() == absl::StatusCode::kResourceExhausted) {
-    context->AddTrailingMetadata("grpc-retry-pushback-ms",
-                                 std::to_string(options_.retry_pushback_ms));
-  }
+  if (status.code() == absl::StatusCode::kResourceExhausted) AddRetryPushback(context);
   return common::ToGrpcStatus(status);
+}
+
+void KvCacheService::AddRetryPushback(grpc::CallbackServerContext* context) const {
+  context->AddTrailingMetadata("grpc-retry-pushback-ms",
+                               std::to_string(options_.retry_pushback_ms));
 }
 
 grpc::ServerUnaryReactor* KvCacheService::FinishUnary(grpc::CallbackServerContext* context,
@@ -117,13 +119,18 @@ grpc::ServerUnaryReactor* KvCacheService::AppendKv(grpc::CallbackServerContext* 
     absl::StatusOr<std::vector<AppendResult>> results = options_.manager->AppendBatch(items);
     status = results.status();
     if (results.ok()) {
+      bool exhausted = false;
       for (size_t i = 0; i < results->size(); ++i) {
+        const absl::Status& item_status = (*results)[i].status;
+        exhausted |= item_status.code() == absl::StatusCode::kResourceExhausted;
         pb::ItemResult* r = response->add_results();
         r->set_sequence_id(request->items(static_cast<int>(i)).sequence_id());
-        r->set_code(static_cast<int>((*results)[i].status.code()));
-        r->set_message(std::string((*results)[i].status.message()));
+        r->set_code(static_cast<int>(item_status.code()));
+        r->set_message(std::string(item_status.message()));
         r->set_num_tokens((*results)[i].num_tokens);
       }
+      // The call succeeds with per-item statuses, but a full pool still deserves the hint.
+      if (exhausted) AddRetryPushback(context);
     }
   }
   return FinishUnary(context, rpc_metrics_.append, start, status);

@@ -68,6 +68,9 @@ class KvCacheService final : public pdserve::kvcache::v1::KvCache::CallbackServi
   // Shared by the reactors in kv_cache_service_streams.cc.
   // Maps `status` to gRPC, adding the retry-pushback trailer to RESOURCE_EXHAUSTED.
   grpc::Status Reply(grpc::CallbackServerContext* context, const absl::Status& status) const;
+  // Adds the grpc-retry-pushback-ms trailer (also sent by AppendKv when an item of an OK call
+  // failed RESOURCE_EXHAUSTED).
+  void AddRetryPushback(grpc::CallbackServerContext* context) const;
   const KvCacheServiceOptions& options() const { return options_; }
   KvCacheRpcMetrics& rpc_metrics() { return rpc_metrics_; }
 

@@ -124,8 +124,7 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
       if (snapshot.ok()) snapshot_ = *std::move(snapshot);
     }
     if (!status.ok()) {
-      service_->rpc_metrics().errors->Add();
-      Finish(service_->Reply(context_, status));
+      Done(service_->Reply(context_, status));
       return;
     }
     SendNext();
@@ -133,7 +132,7 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ReadKv: client went away"));
+      Done(grpc::Status(grpc::StatusCode::CANCELLED, "ReadKv: client went away"));
       return;
     }
     SendNext();
@@ -155,8 +154,7 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
       return;
     }
     if (block_ >= blocks.size()) {
-      service_->rpc_metrics().read->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
-      Finish(grpc::Status::OK);
+      Done(grpc::Status::OK);
       return;
     }
     const BlockView& view = blocks[block_];
@@ -182,6 +180,13 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
       offset_ = 0;
     }
     StartWrite(&message_);
+  }
+
+  // Every call is timed, failed ones included, as the unary RPCs are.
+  void Done(const grpc::Status& status) {
+    if (!status.ok()) service_->rpc_metrics().errors->Add();
+    service_->rpc_metrics().read->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+    Finish(status);
   }
 
   KvCacheService* const service_;

@@ -75,28 +75,37 @@ absl::StatusOr<std::unique_ptr<Process>> Process::StartServer(
   if (!pid.ok()) return pid.status();
   std::unique_ptr<Process> process(new Process());
   process->pid_ = *pid;
+  process->stdout_path_ = out_path;
+  absl::StatusOr<int> port = process->WaitForPort("listening on ", timeout);
+  if (!port.ok()) {
+    return absl::Status(port.status().code(), absl::StrCat(binary, " ", absl::StrJoin(args, " "),
+                                                           ": ", port.status().message()));
+  }
+  process->port_ = *port;
+  return process;
+}
+
+absl::StatusOr<int> Process::WaitForPort(const std::string& marker, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
-    std::string out = ReadFile(out_path);
-    size_t at = out.find("listening on ");
+    std::string out = ReadFile(stdout_path_);
+    size_t at = out.find(marker);
     size_t eol = at == std::string::npos ? std::string::npos : out.find('\n', at);
     if (eol != std::string::npos) {
-      std::string addr = out.substr(at + 13, eol - at - 13);
+      std::string addr = out.substr(at + marker.size(), eol - at - marker.size());
       int port = 0;
       if (!absl::SimpleAtoi(addr.substr(addr.rfind(':') + 1), &port)) {
-        return absl::InternalError(absl::StrCat("bad listening line: ", addr));
+        return absl::InternalError(absl::StrCat("bad '", marker, "' line: ", addr));
       }
-      process->port_ = port;
-      return process;
+      return port;
     }
-    if (!process->running()) {
-      return absl::InternalError(absl::StrCat(binary, " ", absl::StrJoin(args, " "),
-                                              " exited with ", process->exit_code_,
-                                              " before listening; stdout: ", out));
+    if (!running()) {
+      return absl::InternalError(absl::StrCat("exited with ", exit_code_, " before printing '",
+                                              marker, "'; stdout: ", out));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(absl::StrCat(binary, " did not report listening"));
+  return absl::DeadlineExceededError(absl::StrCat("did not print '", marker, "HOST:PORT'"));
 }
 
 absl::StatusOr<std::string> Process::Run(const std::string& binary,

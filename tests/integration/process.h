@@ -29,6 +29,11 @@ class Process {
                                          int* exit_code = nullptr);
   ~Process();
 
+  // Waits up to `timeout` for a stdout line containing "<marker>HOST:PORT" (e.g. marker
+  // "metrics on ") and returns PORT.
+  absl::StatusOr<int> WaitForPort(const std::string& marker,
+                                  absl::Duration timeout = absl::Seconds(30));
+
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
@@ -43,7 +48,7 @@ class Process {
   Process() = default;
 
   pid_t pid_ = -1;
-  int stdout_fd_ = -1;
+  std::string stdout_path_;
   int port_ = 0;
   bool reaped_ = false;
   int exit_code_ = 0;
