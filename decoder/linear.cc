@@ -150,8 +150,11 @@ void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64
 // so a group's panels are reused from cache by every row block of the chunk.
 void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx, float* y,
                   int64_t ldy, int64_t p0, int64_t p1) {
-  constexpr int64_t kGroup = 12;  // divisible by every WidePanels() value
   const int64_t k = w.in_features();
+  // Panels per group: 12 (divisible by every WidePanels() value) for a single row block; with
+  // several row blocks, as many as stay L2-resident (~256 KiB) while every block reuses them.
+  const int64_t kGroup =
+      m <= kMaxRows ? 12 : std::clamp<int64_t>((256 << 10) / (k * kPanel * 4), 1, 12);
   const int64_t n = w.out_features();
   const int64_t stride = k * kPanel;
   for (int64_t r0 = 0; r0 < m; r0 += kRowChunk) {
