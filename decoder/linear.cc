@@ -26,7 +26,7 @@ constexpr int64_t kPrefetchK = 16;  // k steps (64-byte lines) ahead; reads past
 // MR, NP, or where the k range was split.
 template <int MR, int NP, bool kLoad, bool kPrefetch = false>
 void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t panel_stride,
-            int64_t k, float* y, int64_t ldy, int cols) {
+            int64_t k, float* y, int64_t ldy, int cols, const float* next) {
   __m256 acc[MR][NP * 2];
   alignas(32) float tmp[NP * kPanel];
   const bool full = cols == NP * kPanel;
@@ -54,6 +54,8 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
                      _MM_HINT_T0);
       }
     }
+    // A panel the caller needs next (one line per k step covers one panel).
+    if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + kk * kPanel), _MM_HINT_T1);
     __m256 b[NP * 2];
     #pragma GCC unroll 12
     for (int p = 0; p < NP; ++p) {
@@ -84,7 +86,7 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
 }
 
 using KernelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
-                          int64_t, int);
+                          int64_t, int, const float*);
 
 // Panels per kernel call for a block of `rows` rows: as many as fit in ~12 accumulators.
 constexpr int WidePanels(int rows) { return rows == 1 ? 4 : rows == 2 ? 3 : rows == 3 ? 2 : 1; }
@@ -139,7 +141,7 @@ void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64
           const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
           PickKernel(rows, false, k0 > 0)(packed.data() + (r - r0) * kc, 1, kMaxRows,
                                           w.panel(p) + k0 * kPanel, stride, kc,
-                                          y + r * ldy + col0, ldy, cols);
+                                          y + r * ldy + col0, ldy, cols, nullptr);
         }
       }
     }
@@ -161,16 +163,21 @@ void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx,
     const int64_t r1 = std::min(m, r0 + kRowChunk);
     for (int64_t g0 = p0; g0 < p1; g0 += kGroup) {
       const int64_t g1 = std::min(p1, g0 + kGroup);
+      const int64_t next_end = std::min(p1, g1 + kGroup);
       for (int64_t r = r0; r < r1; r += kMaxRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
         const int np = WidePanels(rows);
+        // Row blocks after the first run from cache; meanwhile pull the next group's panels
+        // (one per kernel call) so the next group's first block does not wait on DRAM.
+        int64_t next_panel = r == r0 ? next_end : g1 + (r - r0) / kMaxRows - 1;
         for (int64_t p = g0; p < g1;) {
           const bool wide = p + np <= g1;
           const int step = wide ? np : 1;
           const int64_t col0 = p * kPanel;
           const int cols = static_cast<int>(std::min<int64_t>(step * kPanel, n - col0));
+          const float* next = next_panel < next_end ? w.panel(next_panel) : nullptr;
           PickKernel(rows, wide, false)(x + r * ldx, ldx, 1, w.panel(p), stride, k,
-                                        y + r * ldy + col0, ldy, cols);
+                                        y + r * ldy + col0, ldy, cols, next);
           p += step;
         }
       }
