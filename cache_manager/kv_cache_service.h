@@ -4,7 +4,16 @@
 #define PDSERVE_CACHE_MANAGER_KV_CACHE_SERVICE_H_
 
 #include "cache_manager/kv_cache_manager.h"
+// The generated WithRawCallbackMethod_ReadKv hides the typed ReadKv overload by design; clang's
+// -Woverloaded-virtual would flag that inside generated code.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Woverloaded-virtual"
+#endif
 #include "pdserve/kvcache/v1/kvcache.grpc.pb.h"
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 #include "services/common/auth.h"
 #include "services/common/metrics.h"
 
@@ -34,7 +43,13 @@ struct KvCacheRpcMetrics {
 
 // Thread-safe. Every method runs in gRPC's callback reactions: each does bounded work (metadata
 // under the core's lock, or one copy of at most one message's payload) and never waits.
-class KvCacheService final : public pdserve::kvcache::v1::KvCache::CallbackService {
+//
+// ReadKv is a raw method: its responses are framed by hand (kv_cache_service_streams.cc) so that
+// block bytes go to the transport straight from the snapshot's pinned memory, with no copy into
+// a message; the wire format is exactly ReadKvResponse's.
+class KvCacheService final
+    : public pdserve::kvcache::v1::KvCache::WithRawCallbackMethod_ReadKv<
+          pdserve::kvcache::v1::KvCache::CallbackService> {
  public:
   explicit KvCacheService(const KvCacheServiceOptions& options);
 
@@ -48,9 +63,9 @@ class KvCacheService final : public pdserve::kvcache::v1::KvCache::CallbackServi
   grpc::ServerUnaryReactor* AppendKv(grpc::CallbackServerContext* context,
                                      const pdserve::kvcache::v1::AppendKvRequest* request,
                                      pdserve::kvcache::v1::AppendKvResponse* response) override;
-  grpc::ServerWriteReactor<pdserve::kvcache::v1::ReadKvResponse>* ReadKv(
-      grpc::CallbackServerContext* context,
-      const pdserve::kvcache::v1::ReadKvRequest* request) override;
+  // `request` is a serialized ReadKvRequest; each response a serialized ReadKvResponse.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadKv(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* ReleaseSequence(
       grpc::CallbackServerContext* context,
       const pdserve::kvcache::v1::ReleaseSequenceRequest* request,

@@ -2,6 +2,7 @@
 // (server streaming).
 #include <algorithm>
 #include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "cache_manager/kv_cache_service.h"
@@ -107,21 +108,47 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
   bool done_ = false;
 };
 
+// Appends `v` as a protobuf varint.
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// ReadKvResponse.data: field 8, wire type 2 (length-delimited).
+static_assert(pb::ReadKvResponse::kDataFieldNumber == 8);
+constexpr char kDataTag = (8 << 3) | 2;
+
+// Releases one slice's reference on the snapshot whose pinned memory it points into.
+void UnrefSnapshot(void* snapshot) { delete static_cast<std::shared_ptr<ReadSnapshot>*>(snapshot); }
+
 // One ReadKv stream: the snapshot pins the blocks; each is sent in parts of at most
-// max_part_bytes, one message in flight at a time.
-class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
+// max_part_bytes, one message in flight at a time. A part is two slices: the other fields of
+// ReadKvResponse serialized, ending in the data field's tag and length, then the block's bytes
+// themselves, which the transport reads from pinned memory. Each such slice holds a reference on
+// the snapshot, so the pins last as long as gRPC holds the bytes, even past this reactor.
+class ReadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   ReadReactor(KvCacheService* service, grpc::CallbackServerContext* context,
-              const pb::ReadKvRequest* request)
+              const grpc::ByteBuffer* raw_request)
       : service_(service), context_(context), start_(absl::Now()) {
     absl::Status status = service_->options().auth->Check(*context);
+    pb::ReadKvRequest request;
+    if (status.ok()) {
+      grpc::ByteBuffer copy(*raw_request);  // Deserialize consumes its buffer
+      if (!grpc::SerializationTraits<pb::ReadKvRequest>::Deserialize(&copy, &request).ok()) {
+        status = absl::InvalidArgumentError("ReadKvRequest: not a valid serialized message");
+      }
+    }
     if (status.ok()) {
       absl::flat_hash_set<BlockKey> held;
-      for (const pb::BlockKey& k : request->held_blocks()) held.insert(BlockKey{k.hi(), k.lo()});
+      for (const pb::BlockKey& k : request.held_blocks()) held.insert(BlockKey{k.hi(), k.lo()});
       absl::StatusOr<ReadSnapshot> snapshot =
-          service_->options().manager->Read(request->sequence_id(), request->from_token(), held);
+          service_->options().manager->Read(request.sequence_id(), request.from_token(), held);
       status = snapshot.status();
-      if (snapshot.ok()) snapshot_ = *std::move(snapshot);
+      if (snapshot.ok()) snapshot_ = std::make_shared<ReadSnapshot>(*std::move(snapshot));
     }
     if (!status.ok()) {
       Done(service_->Reply(context_, status));
@@ -142,14 +169,16 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
 
  private:
   void SendNext() {
-    auto blocks = snapshot_.blocks();
+    auto blocks = snapshot_->blocks();
+    pb::ReadKvResponse header;
+    header.set_sequence_length(snapshot_->sequence_length());
+    header.set_block_size(snapshot_->block_size());
     if (blocks.empty() && !sent_length_only_) {
       // Nothing to send: one message still tells the reader the sequence's length.
       sent_length_only_ = true;
-      message_.Clear();
-      message_.set_sequence_length(snapshot_.sequence_length());
-      message_.set_block_size(snapshot_.block_size());
-      message_.set_last_part(true);
+      header.set_last_part(true);
+      grpc::Slice slice(header.SerializeAsString());
+      message_ = grpc::ByteBuffer(&slice, 1);
       StartWrite(&message_);
       return;
     }
@@ -159,23 +188,26 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
     }
     const BlockView& view = blocks[block_];
     const size_t part = std::min(service_->options().max_part_bytes, view.data.size() - offset_);
-    message_.Clear();
-    message_.set_block_index(static_cast<uint32_t>(view.block_index));
-    message_.set_first_token(view.first_token);
-    message_.set_num_tokens(view.num_tokens);
+    header.set_block_index(static_cast<uint32_t>(view.block_index));
+    header.set_first_token(view.first_token);
+    header.set_num_tokens(view.num_tokens);
     if (view.has_key) {
-      message_.mutable_key()->set_hi(view.key.hi);
-      message_.mutable_key()->set_lo(view.key.lo);
+      header.mutable_key()->set_hi(view.key.hi);
+      header.mutable_key()->set_lo(view.key.lo);
     }
-    message_.set_checksum(view.checksum);
-    message_.set_byte_offset(offset_);
-    message_.set_data(reinterpret_cast<const char*>(view.data.data()) + offset_, part);
-    message_.set_sequence_length(snapshot_.sequence_length());
-    message_.set_block_size(snapshot_.block_size());
+    header.set_checksum(view.checksum);
+    header.set_byte_offset(offset_);
+    header.set_last_part(offset_ + part >= view.data.size());
+    std::string head = header.SerializeAsString();
+    head.push_back(kDataTag);
+    AppendVarint(part, &head);
+    grpc::Slice slices[2] = {
+        grpc::Slice(head),
+        grpc::Slice(const_cast<std::byte*>(view.data.data()) + offset_, part, &UnrefSnapshot,
+                    new std::shared_ptr<ReadSnapshot>(snapshot_))};
+    message_ = grpc::ByteBuffer(slices, part > 0 ? 2 : 1);
     offset_ += part;
-    const bool last = offset_ >= view.data.size();
-    message_.set_last_part(last);
-    if (last) {
+    if (offset_ >= view.data.size()) {
       ++block_;
       offset_ = 0;
     }
@@ -192,11 +224,11 @@ class ReadReactor final : public grpc::ServerWriteReactor<pb::ReadKvResponse> {
   KvCacheService* const service_;
   grpc::CallbackServerContext* const context_;
   const absl::Time start_;
-  ReadSnapshot snapshot_;
+  std::shared_ptr<ReadSnapshot> snapshot_;  // shared with the data slices in flight
   size_t block_ = 0;   // next block to send
   size_t offset_ = 0;  // next byte of that block
   bool sent_length_only_ = false;
-  pb::ReadKvResponse message_;
+  grpc::ByteBuffer message_;  // in flight until OnWriteDone
 };
 
 }  // namespace
@@ -206,8 +238,8 @@ grpc::ServerReadReactor<pb::WriteKvRequest>* KvCacheService::WriteKv(
   return new WriteReactor(this, context, response);
 }
 
-grpc::ServerWriteReactor<pb::ReadKvResponse>* KvCacheService::ReadKv(
-    grpc::CallbackServerContext* context, const pb::ReadKvRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* KvCacheService::ReadKv(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new ReadReactor(this, context, request);
 }
 
