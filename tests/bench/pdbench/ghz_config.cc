@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 
 namespace pdserve::bench {
 namespace {
@@ -70,7 +70,7 @@ absl::StatusOr<GhzConfig> ParseGhzConfig(const std::string& json_text) {
     return absl::InvalidArgumentError("config: 'call' is missing or not a string");
   }
   c.call = j["call"].get<std::string>();
-  PDBENCH_ASSIGN_OR_RETURN(auto split, SplitCallName(c.call));
+  PDSERVE_ASSIGN_OR_RETURN(auto split, SplitCallName(c.call));
   (void)split;
   auto read_string = [&j](const char* key, std::string* out) {
     if (j.contains(key) && j[key].is_string()) *out = j[key].get<std::string>();
@@ -85,7 +85,7 @@ absl::StatusOr<GhzConfig> ParseGhzConfig(const std::string& json_text) {
   }
   if (j.contains("insecure") && j["insecure"].is_boolean()) c.insecure = j["insecure"].get<bool>();
   if (j.contains("data")) c.data = j["data"];
-  PDBENCH_RETURN_IF_ERROR(CheckData(c.data));
+  PDSERVE_RETURN_IF_ERROR(CheckData(c.data));
   if (j.contains("metadata") && !j["metadata"].is_null()) {
     if (!j["metadata"].is_object()) {
       return absl::InvalidArgumentError("config: 'metadata' must be an object of strings");
@@ -98,12 +98,12 @@ absl::StatusOr<GhzConfig> ParseGhzConfig(const std::string& json_text) {
     }
     c.metadata = j["metadata"];
   }
-  PDBENCH_RETURN_IF_ERROR(ReadUint(j, "total", &c.total));
-  PDBENCH_RETURN_IF_ERROR(ReadUint(j, "concurrency", &c.concurrency));
-  PDBENCH_RETURN_IF_ERROR(ReadUint(j, "connections", &c.connections));
-  PDBENCH_RETURN_IF_ERROR(ReadUint(j, "rps", &c.rps));
-  PDBENCH_RETURN_IF_ERROR(ReadDuration(j, "duration", &c.duration));
-  PDBENCH_RETURN_IF_ERROR(ReadDuration(j, "timeout", &c.timeout));
+  PDSERVE_RETURN_IF_ERROR(ReadUint(j, "total", &c.total));
+  PDSERVE_RETURN_IF_ERROR(ReadUint(j, "concurrency", &c.concurrency));
+  PDSERVE_RETURN_IF_ERROR(ReadUint(j, "connections", &c.connections));
+  PDSERVE_RETURN_IF_ERROR(ReadUint(j, "rps", &c.rps));
+  PDSERVE_RETURN_IF_ERROR(ReadDuration(j, "duration", &c.duration));
+  PDSERVE_RETURN_IF_ERROR(ReadDuration(j, "timeout", &c.timeout));
   if (c.concurrency == 0) return absl::InvalidArgumentError("config: 'concurrency' must be >= 1");
   if (c.connections == 0) return absl::InvalidArgumentError("config: 'connections' must be >= 1");
   return c;

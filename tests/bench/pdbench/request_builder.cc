@@ -11,7 +11,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "pdserve/inference/v1/inference.pb.h"
 #include "pdserve/kvcache/v1/kvcache.pb.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 
 namespace pdserve::bench {
 namespace {
@@ -38,7 +38,7 @@ std::unique_ptr<gpb::Message> NewMessage(const gpb::Descriptor* type) {
 
 absl::StatusOr<const gpb::MethodDescriptor*> FindMethod(const std::string& call) {
   EnsureDescriptorsLinked();
-  PDBENCH_ASSIGN_OR_RETURN(auto split, SplitCallName(call));
+  PDSERVE_ASSIGN_OR_RETURN(auto split, SplitCallName(call));
   const gpb::ServiceDescriptor* service =
       gpb::DescriptorPool::generated_pool()->FindServiceByName(split.first);
   const gpb::MethodDescriptor* method =
@@ -79,17 +79,17 @@ absl::StatusOr<RequestBuilder> RequestBuilder::Create(const GhzConfig& config,
     texts.push_back(config.data.is_null() ? "{}" : config.data.dump());
   }
   for (const std::string& text : texts) {
-    PDBENCH_ASSIGN_OR_RETURN(CallTemplate t, CallTemplate::Parse(text));
+    PDSERVE_ASSIGN_OR_RETURN(CallTemplate t, CallTemplate::Parse(text));
     Part part{std::move(t), "", false};
     if (!part.json.has_actions()) {
-      PDBENCH_ASSIGN_OR_RETURN(part.serialized, b.Serialize(part, TemplateContext{}));
+      PDSERVE_ASSIGN_OR_RETURN(part.serialized, b.Serialize(part, TemplateContext{}));
       part.precomputed = true;
     }
     b.parts_.push_back(std::move(part));
   }
   if (config.metadata.is_object()) {
     for (const auto& [key, value] : config.metadata.items()) {
-      PDBENCH_ASSIGN_OR_RETURN(CallTemplate t, CallTemplate::Parse(value.get<std::string>()));
+      PDSERVE_ASSIGN_OR_RETURN(CallTemplate t, CallTemplate::Parse(value.get<std::string>()));
       b.metadata_.emplace_back(key, std::move(t));
     }
   }
@@ -136,12 +136,12 @@ absl::StatusOr<std::vector<std::string>> RequestBuilder::Build(
   std::vector<std::string> out;
   if (method_->client_streaming()) {
     for (const Part& p : parts_) {
-      PDBENCH_ASSIGN_OR_RETURN(std::string bytes, Serialize(p, context));
+      PDSERVE_ASSIGN_OR_RETURN(std::string bytes, Serialize(p, context));
       out.push_back(std::move(bytes));
     }
   } else {
     const Part& p = parts_[static_cast<size_t>(request_number) % parts_.size()];
-    PDBENCH_ASSIGN_OR_RETURN(std::string bytes, Serialize(p, context));
+    PDSERVE_ASSIGN_OR_RETURN(std::string bytes, Serialize(p, context));
     out.push_back(std::move(bytes));
   }
   return out;

@@ -12,7 +12,7 @@
 #include "tests/bench/pdbench/progress.h"
 #include "tests/bench/pdbench/request_builder.h"
 #include "tests/bench/pdbench/rpc_runner.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 
 namespace pdserve::bench {
 namespace {
@@ -24,7 +24,7 @@ absl::StatusOr<nlohmann::json> ParseJsonFlag(const std::string& flag, const std:
 }
 
 absl::StatusOr<GhzConfig> ResolveConfig(const RpcCommand& c) {
-  PDBENCH_ASSIGN_OR_RETURN(GhzConfig config, LoadGhzConfig(c.config_path));
+  PDSERVE_ASSIGN_OR_RETURN(GhzConfig config, LoadGhzConfig(c.config_path));
   if (!c.host.empty()) config.host = c.host;
   if (c.total) config.total = *c.total;
   if (c.concurrency) config.concurrency = *c.concurrency;
@@ -34,24 +34,24 @@ absl::StatusOr<GhzConfig> ResolveConfig(const RpcCommand& c) {
   if (c.timeout) config.timeout = *c.timeout;
   if (c.insecure) config.insecure = true;
   if (c.data) {
-    PDBENCH_ASSIGN_OR_RETURN(config.data, ParseJsonFlag("--data", *c.data));
+    PDSERVE_ASSIGN_OR_RETURN(config.data, ParseJsonFlag("--data", *c.data));
   }
   if (c.data_file) {
     std::ifstream in(*c.data_file);
     if (!in) return absl::NotFoundError(absl::StrCat("--data_file: cannot read ", *c.data_file));
     std::stringstream text;
     text << in.rdbuf();
-    PDBENCH_ASSIGN_OR_RETURN(config.data, ParseJsonFlag("--data_file", text.str()));
+    PDSERVE_ASSIGN_OR_RETURN(config.data, ParseJsonFlag("--data_file", text.str()));
   }
   if (c.metadata) {
-    PDBENCH_ASSIGN_OR_RETURN(config.metadata, ParseJsonFlag("--metadata", *c.metadata));
+    PDSERVE_ASSIGN_OR_RETURN(config.metadata, ParseJsonFlag("--metadata", *c.metadata));
   }
   // Re-validate the merged settings through the same parser the file went through.
   nlohmann::json merged = {{"call", config.call}, {"data", config.data},
                            {"concurrency", config.concurrency},
                            {"connections", config.connections}};
   if (!config.metadata.is_null()) merged["metadata"] = config.metadata;
-  PDBENCH_ASSIGN_OR_RETURN(GhzConfig checked, ParseGhzConfig(merged.dump()));
+  PDSERVE_ASSIGN_OR_RETURN(GhzConfig checked, ParseGhzConfig(merged.dump()));
   (void)checked;
   if (config.host.empty()) {
     return absl::InvalidArgumentError("no target: give HOST:PORT or \"host\" in the config");
@@ -61,13 +61,13 @@ absl::StatusOr<GhzConfig> ResolveConfig(const RpcCommand& c) {
 
 // Prints the messages of calls 0 and 1 as JSON lines: checks a config without a server.
 absl::Status DryRun(const GhzConfig& config) {
-  PDBENCH_ASSIGN_OR_RETURN(const google::protobuf::MethodDescriptor* method,
+  PDSERVE_ASSIGN_OR_RETURN(const google::protobuf::MethodDescriptor* method,
                            FindMethod(config.call));
-  PDBENCH_ASSIGN_OR_RETURN(RequestBuilder builder, RequestBuilder::Create(config, method));
+  PDSERVE_ASSIGN_OR_RETURN(RequestBuilder builder, RequestBuilder::Create(config, method));
   for (int64_t n = 0; n < 2; ++n) {
-    PDBENCH_ASSIGN_OR_RETURN(std::vector<std::string> messages, builder.Build(n, "g0c0"));
+    PDSERVE_ASSIGN_OR_RETURN(std::vector<std::string> messages, builder.Build(n, "g0c0"));
     for (const std::string& m : messages) {
-      PDBENCH_ASSIGN_OR_RETURN(std::string json, MessageBytesToJson(*method->input_type(), m));
+      PDSERVE_ASSIGN_OR_RETURN(std::string json, MessageBytesToJson(*method->input_type(), m));
       std::cout << json << "\n";
     }
   }
@@ -80,11 +80,11 @@ absl::StatusOr<int> RunRpcCommand(const RpcCommand& c) {
   if (c.dry_run) {
     RpcCommand without_host = c;
     if (without_host.host.empty()) without_host.host = "dry-run";
-    PDBENCH_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(without_host));
-    PDBENCH_RETURN_IF_ERROR(DryRun(config));
+    PDSERVE_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(without_host));
+    PDSERVE_RETURN_IF_ERROR(DryRun(config));
     return 0;
   }
-  PDBENCH_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(c));
+  PDSERVE_ASSIGN_OR_RETURN(GhzConfig config, ResolveConfig(c));
   RpcRunOptions options;
   options.config = config;
   options.target = config.host;
@@ -98,7 +98,7 @@ absl::StatusOr<int> RunRpcCommand(const RpcCommand& c) {
       progress.Update(done, failed, total);
     };
   }
-  PDBENCH_ASSIGN_OR_RETURN(RpcRunResult run, RunRpcLoad(options));
+  PDSERVE_ASSIGN_OR_RETURN(RpcRunResult run, RunRpcLoad(options));
   progress.Finish();
 
   GhzReport report = BuildGhzReport(run.calls, run.total_ns, run.server_streaming);

@@ -22,7 +22,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/bench/pdbench/request_builder.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 
 namespace pdserve::bench {
 namespace {
@@ -327,9 +327,9 @@ class Driver {
 
 absl::StatusOr<RpcRunResult> RunRpcLoad(const RpcRunOptions& options) {
   const GhzConfig& config = options.config;
-  PDBENCH_ASSIGN_OR_RETURN(const google::protobuf::MethodDescriptor* method,
+  PDSERVE_ASSIGN_OR_RETURN(const google::protobuf::MethodDescriptor* method,
                            FindMethod(config.call));
-  PDBENCH_ASSIGN_OR_RETURN(RequestBuilder builder, RequestBuilder::Create(config, method));
+  PDSERVE_ASSIGN_OR_RETURN(RequestBuilder builder, RequestBuilder::Create(config, method));
   std::ofstream responses;
   if (!options.responses_path.empty()) {
     responses.open(options.responses_path);
@@ -384,7 +384,7 @@ absl::StatusOr<RpcRunResult> RunRpcLoad(const RpcRunOptions& options) {
   result.total_ns = absl::ToInt64Nanoseconds(absl::Now() - shared.start());
   result.server_streaming = method->server_streaming();
   result.stopped_by_duration = shared.stopped_by_duration();
-  PDBENCH_RETURN_IF_ERROR(shared.abort_status());
+  PDSERVE_RETURN_IF_ERROR(shared.abort_status());
   for (auto& d : drivers) {
     for (CallResult& r : d->TakeResults()) result.calls.push_back(std::move(r));
   }

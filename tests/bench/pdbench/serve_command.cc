@@ -9,7 +9,7 @@
 #include "tests/bench/pdbench/progress.h"
 #include "tests/bench/pdbench/serve_report.h"
 #include "tests/bench/pdbench/serve_runner.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 #include "tests/bench/pdbench/trace.h"
 
 namespace pdserve::bench {
@@ -44,7 +44,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
   if (c.rate <= 0 && c.time_scale <= 0) {
     return absl::InvalidArgumentError("--time_scale must be > 0 when --rate is not set");
   }
-  PDBENCH_ASSIGN_OR_RETURN(std::vector<TraceRequest> trace, LoadTrace(c.trace_path, c.limit));
+  PDSERVE_ASSIGN_OR_RETURN(std::vector<TraceRequest> trace, LoadTrace(c.trace_path, c.limit));
   ScaleOptions scale;
   scale.scale = c.scale;
   scale.vocab = c.vocab;
@@ -52,7 +52,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
   scale.max_prompt = c.max_prompt;
   std::vector<ScaledRequest> requests;
   for (const TraceRequest& r : trace) {
-    PDBENCH_ASSIGN_OR_RETURN(ScaledRequest s, ScaleRequest(r, scale));
+    PDSERVE_ASSIGN_OR_RETURN(ScaledRequest s, ScaleRequest(r, scale));
     requests.push_back(std::move(s));
   }
   const HitCeiling ceiling = ComputeHitCeiling(trace, scale);
@@ -71,7 +71,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
       progress.Update(done, failed, total);
     };
   }
-  PDBENCH_ASSIGN_OR_RETURN(ServeRunResult run, RunServe(requests, arrivals, options));
+  PDSERVE_ASSIGN_OR_RETURN(ServeRunResult run, RunServe(requests, arrivals, options));
   progress.Finish();
 
   const ServeSummary summary = SummarizeServe(run, Slo{c.ttft_slo_ms, c.tpot_slo_ms}, ceiling);
@@ -88,7 +88,7 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
     out << json.dump(2) << "\n";
     if (!out) return absl::InternalError(absl::StrCat("--output: cannot write ", c.output));
   }
-  if (!c.record.empty()) PDBENCH_RETURN_IF_ERROR(WriteRecord(c.record, requests, run));
+  if (!c.record.empty()) PDSERVE_RETURN_IF_ERROR(WriteRecord(c.record, requests, run));
   return summary.succeeded > 0 ? 0 : 3;
 }
 

@@ -11,14 +11,14 @@
 #include "decoder/model.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/pdbench/commands.h"
-#include "tests/bench/pdbench/status_macros.h"
+#include "decoder/status_macros.h"
 
 namespace pdserve::bench {
 
 absl::StatusOr<int> RunVerifyCommand(const VerifyCommand& c) {
   std::ifstream in(c.record_path);
   if (!in) return absl::NotFoundError(absl::StrCat("--record: cannot read ", c.record_path));
-  PDBENCH_ASSIGN_OR_RETURN(std::unique_ptr<decoder::Model> model, decoder::Model::Load(c.model));
+  PDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<decoder::Model> model, decoder::Model::Load(c.model));
   int64_t checked = 0, mismatched = 0, skipped = 0;
   std::string line;
   while (std::getline(in, line)) {
@@ -38,7 +38,7 @@ absl::StatusOr<int> RunVerifyCommand(const VerifyCommand& c) {
     sampling.seed = j["seed"].get<uint64_t>();
     decoder::StopCondition stop;
     stop.max_new_tokens = j["max_new_tokens"].get<int>();
-    PDBENCH_ASSIGN_OR_RETURN(decoder::GenerationResult want,
+    PDSERVE_ASSIGN_OR_RETURN(decoder::GenerationResult want,
                              decoder::Generate(*model, prompt, sampling, stop));
     ++checked;
     if (want.tokens != got) {
