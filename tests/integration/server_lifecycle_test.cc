@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/grpc_probe.h"
+#include "tests/integration/local_stack.h"
 #include "tests/integration/process.h"
 
 namespace pdserve::testing {
@@ -74,6 +75,24 @@ INSTANTIATE_TEST_SUITE_P(AllServers, ServerLifecycleTest, ::testing::ValuesIn(Ca
                          [](const ::testing::TestParamInfo<ServerCase>& info) {
                            return info.param.binary;
                          });
+
+// The router needs live prefill and decode pools, so it gets the whole stack.
+TEST(RouterLifecycleTest, ServesHealthAndReflectionThenExitsCleanlyOnSigterm) {
+  StackOptions options;
+  options.router = true;
+  auto stack = LocalStack::Start(options);
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  const std::string address = (*stack)->router().address();
+  EXPECT_TRUE(WaitServing(address, "pdserve.inference.v1.Router", absl::Seconds(30)).ok());
+  auto services = ListServices(address);
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_NE(std::find(services->begin(), services->end(), "pdserve.inference.v1.Router"),
+            services->end());
+  (*stack)->router().Signal(SIGTERM);
+  auto code = (*stack)->router().Wait(absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+}
 
 }  // namespace
 }  // namespace pdserve::testing
