@@ -330,7 +330,7 @@ class KvCacheServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     KvCacheManagerOptions options;
-    options.capacity_bytes = kCapacityBlocks * kBlockSize * kTokenBytes;
+    options.capacity_bytes = capacity_bytes_;
     options.block_size = kBlockSize;
     options.max_sequence_tokens = kMaxSequenceTokens;
     options.max_append_items = kMaxAppendItems;
@@ -341,7 +341,7 @@ class KvCacheServiceTest : public ::testing::Test {
     service_options.manager = manager_.get();
     service_options.auth = &auth_;
     service_options.metrics = &metrics_;
-    service_options.max_part_bytes = kPartBytes;
+    service_options.max_part_bytes = part_bytes_;
     service_options.retry_pushback_ms = kPushbackMs;
     service_ = std::make_unique<KvCacheService>(service_options);
     grpc::ServerBuilder builder;
@@ -351,7 +351,7 @@ class KvCacheServiceTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(port, 0);
-    client_ = std::make_unique<Client>(absl::StrCat("127.0.0.1:", port), "", kPartBytes);
+    client_ = std::make_unique<Client>(absl::StrCat("127.0.0.1:", port), "", part_bytes_);
 
     witness_ = client_->CreateId(witness_tokens_);
     ASSERT_TRUE(client_->WriteRange(witness_, witness_tokens_, 0, witness_tokens_.size()).ok());
@@ -380,6 +380,10 @@ class KvCacheServiceTest : public ::testing::Test {
     EXPECT_TRUE(client_->Stats(&stats).ok());
     return stats.blocks_partial();
   }
+
+  // Set by derived fixtures before SetUp().
+  uint64_t capacity_bytes_ = kCapacityBlocks * kBlockSize * kTokenBytes;
+  size_t part_bytes_ = kPartBytes;
 
   common::TokenAuth auth_{""};
   common::MetricsRegistry metrics_;
@@ -698,6 +702,67 @@ TEST_F(KvCacheServiceTest, ReadsArePartedChecksummedAndSkipHeldBlocks) {
   unknown.set_hi(1);
   unknown.set_lo(2);
   EXPECT_EQ(client_->Read(id, 0, {unknown}).blocks.size(), 4u);
+}
+
+// A pool big enough for reads that outrun HTTP/2 flow control, so a ReadKv is still sending
+// block bytes (straight from pinned memory) while the test releases its sequence and makes the
+// pool evict and reuse blocks.
+class KvCacheServiceBigReadTest : public KvCacheServiceTest {
+ protected:
+  // 8 layers x 2 x 8 heads x 128 dims x 4 bytes = 64 KiB per token, 256 KiB per block.
+  static constexpr KvLayout kBigLayout{8, 8, 128, DType::kF32};
+  static constexpr uint64_t kBigTokenBytes = 64 << 10;
+  static constexpr uint64_t kBigTokens = 256;  // 16 MiB
+
+  KvCacheServiceBigReadTest() {
+    capacity_bytes_ = 40 << 20;
+    part_bytes_ = 1 << 20;
+  }
+
+  // Creates a "big" sequence and writes it in 1 MiB slabs; returns its id.
+  std::string CreateAndWriteBig(const std::vector<int32_t>& tokens) {
+    pb::CreateSequenceResponse created;
+    EXPECT_TRUE(client_->Create(tokens, &created, "big", kBigLayout).ok());
+    std::vector<pb::WriteKvRequest> messages = {Begin(created.sequence_id(), 0, tokens.size())};
+    const std::string kv = Bytes(testing::KvPattern(tokens, 0, tokens.size(), kBigTokenBytes));
+    for (uint64_t t = 0; t < tokens.size(); t += 16) {
+      messages.push_back(Slab(t, 16, 0, kBigLayout.num_layers,
+                              kv.substr(t * kBigTokenBytes, 16 * kBigTokenBytes)));
+    }
+    messages.push_back(Commit());
+    grpc::Status s = client_->Write(messages);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return created.sequence_id();
+  }
+};
+
+TEST_F(KvCacheServiceBigReadTest, ReadInProgressKeepsItsBytesThroughReleaseAndEviction) {
+  const std::vector<int32_t> tokens = Tokens(kBigTokens, 100);
+  const std::string id = CreateAndWriteBig(tokens);
+  pb::ReadKvRequest request;
+  request.set_sequence_id(id);
+  grpc::ClientContext context;
+  client_->Prepare(&context);
+  auto reader = client_->stub()->ReadKv(&context, request);
+  pb::ReadKvResponse message;
+  ASSERT_TRUE(reader->Read(&message));  // the snapshot pins all 64 blocks; most are unsent
+  std::string data = message.data();
+  ASSERT_TRUE(client_->Release(id).ok());
+  // Two more 16 MiB sequences in a 40 MiB pool: the second must evict the first's blocks, and
+  // must not get the ones the read still pins.
+  for (int i = 0; i < 2; ++i) {
+    const std::string other = CreateAndWriteBig(Tokens(kBigTokens, 5000 + 1000 * i));
+    ASSERT_TRUE(client_->Release(other).ok());
+  }
+  pb::GetStatsResponse stats;
+  ASSERT_TRUE(client_->Stats(&stats).ok());
+  EXPECT_GT(stats.evictions(), 0u);
+  while (reader->Read(&message)) {
+    EXPECT_EQ(XXH3_64bits(message.data().data(), message.data().size()), message.checksum());
+    data += message.data();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(data == Bytes(testing::KvPattern(tokens, 0, kBigTokens, kBigTokenBytes)));
 }
 
 TEST_F(KvCacheServiceTest, NothingLeftToReadIsOneLengthOnlyMessage) {
