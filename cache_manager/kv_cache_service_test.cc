@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cache_manager/kv_cache_service_test_client.h"
 #include "cache_manager/kv_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -33,295 +34,28 @@ namespace {
 namespace pb = ::pdserve::kvcache::v1;
 using ::testing::HasSubstr;
 
+using service_testing::Begin;
+using service_testing::Bytes;
+using service_testing::Client;
+using service_testing::Commit;
+using service_testing::IsStatus;
+using service_testing::Item;
+using service_testing::kLayerBytes;
+using service_testing::kLayout;
+using service_testing::kTokenBytes;
+using service_testing::Kv;
+using service_testing::LayerSlab;
+using service_testing::ReadResult;
+using service_testing::Slab;
+using service_testing::Tokens;
+using service_testing::WaitFor;
+
 constexpr uint32_t kBlockSize = 4;
-// 2 layers x 2 (K, V) x 2 heads x 4 dims x 4 bytes = 128 bytes per token, 512 per block.
-constexpr KvLayout kLayout{2, 2, 4, DType::kF32};
-constexpr uint64_t kTokenBytes = 128;
-constexpr uint64_t kLayerBytes = 64;
 constexpr uint64_t kCapacityBlocks = 16;
 constexpr size_t kPartBytes = 200;  // a 512-byte block arrives in 3 parts
 constexpr int kPushbackMs = 250;
 constexpr uint64_t kMaxSequenceTokens = 256;
 constexpr uint32_t kMaxAppendItems = 8;
-constexpr absl::Duration kRpcDeadline = absl::Seconds(10);
-constexpr absl::Duration kWaitDeadline = absl::Seconds(10);
-
-std::vector<int32_t> Tokens(int n, int32_t first) {
-  std::vector<int32_t> t(n);
-  for (int i = 0; i < n; ++i) t[i] = first + i;
-  return t;
-}
-
-std::string Bytes(const std::vector<std::byte>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size());
-}
-
-// Token-major K/V of tokens [begin, end) of `tokens`, all layers.
-std::string Kv(const std::vector<int32_t>& tokens, uint64_t begin, uint64_t end) {
-  return Bytes(testing::KvPattern(tokens, begin, end, kTokenBytes));
-}
-
-pb::WriteKvRequest Begin(const std::string& id, uint64_t offset, uint64_t n) {
-  pb::WriteKvRequest r;
-  r.mutable_begin()->set_sequence_id(id);
-  r.mutable_begin()->set_expected_offset(offset);
-  r.mutable_begin()->set_num_tokens(n);
-  return r;
-}
-
-pb::WriteKvRequest Slab(uint64_t first, uint32_t n, uint32_t layer_begin, uint32_t num_layers,
-                        std::string data) {
-  pb::WriteKvRequest r;
-  pb::KvSlab* s = r.mutable_slab();
-  s->set_first_token(first);
-  s->set_num_tokens(n);
-  s->set_layer_begin(layer_begin);
-  s->set_num_layers(num_layers);
-  s->set_data(std::move(data));
-  return r;
-}
-
-// Layers [layer_begin, +num_layers) of tokens [first, first + n) of `tokens`.
-pb::WriteKvRequest LayerSlab(const std::vector<int32_t>& tokens, uint64_t first, uint32_t n,
-                             uint32_t layer_begin, uint32_t num_layers) {
-  const std::vector<std::byte> full = testing::KvPattern(tokens, first, first + n, kTokenBytes);
-  return Slab(first, n, layer_begin, num_layers,
-              Bytes(testing::SliceLayers(full, kLayout, first, first, n, layer_begin,
-                                         num_layers)));
-}
-
-pb::WriteKvRequest Commit() {
-  pb::WriteKvRequest r;
-  r.mutable_commit();
-  return r;
-}
-
-pb::AppendItem Item(const std::string& id, uint64_t offset, const std::vector<int32_t>& tokens,
-                    uint64_t begin, uint64_t end) {
-  pb::AppendItem item;
-  item.set_sequence_id(id);
-  item.set_expected_offset(offset);
-  for (uint64_t t = begin; t < end; ++t) item.add_token_ids(tokens[t]);
-  item.set_data(Kv(tokens, begin, end));
-  return item;
-}
-
-// A block reassembled from its ReadKv parts.
-struct ReadBlock {
-  uint32_t block_index = 0;
-  uint64_t first_token = 0;
-  uint32_t num_tokens = 0;
-  bool has_key = false;
-  pb::BlockKey key;
-  uint64_t checksum = 0;
-  std::string data;
-};
-
-struct ReadResult {
-  grpc::Status status;
-  std::vector<pb::ReadKvResponse> messages;
-  std::vector<ReadBlock> blocks;
-  std::string data;  // every block's bytes in order
-};
-
-// A KvCache client whose every call has a deadline (and the bearer token, when given).
-class Client {
- public:
-  // `part_bytes`: the server's ReadKv part size, checked on every part.
-  explicit Client(const std::string& address, std::string token = "",
-                  size_t part_bytes = size_t{1} << 20)
-      : stub_(pb::KvCache::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
-        token_(std::move(token)),
-        part_bytes_(part_bytes) {}
-
-  void Prepare(grpc::ClientContext* context) const {
-    context->set_deadline(absl::ToChronoTime(absl::Now() + kRpcDeadline));
-    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
-  }
-
-  grpc::Status Create(const std::vector<int32_t>& prompt, pb::CreateSequenceResponse* out,
-                      const std::string& ns = "m", const KvLayout& layout = kLayout,
-                      uint32_t lease_ttl_ms = 0) {
-    pb::CreateSequenceRequest request;
-    request.set_model_namespace(ns);
-    LayoutToProto(layout, request.mutable_layout());
-    request.mutable_token_ids()->Add(prompt.begin(), prompt.end());
-    request.set_lease_ttl_ms(lease_ttl_ms);
-    grpc::ClientContext context;
-    Prepare(&context);
-    return stub_->CreateSequence(&context, request, out);
-  }
-
-  // Creates a sequence and returns its id ("" on failure, with a test failure).
-  std::string CreateId(const std::vector<int32_t>& prompt, const std::string& ns = "m") {
-    pb::CreateSequenceResponse response;
-    grpc::Status s = Create(prompt, &response, ns);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response.sequence_id();
-  }
-
-  // Sends `messages` on one WriteKv stream (stopping when the server ends it), half-closes
-  // and returns the status; `trailers` receives the server's trailing metadata.
-  grpc::Status Write(const std::vector<pb::WriteKvRequest>& messages,
-                     pb::WriteKvResponse* out = nullptr,
-                     std::multimap<std::string, std::string>* trailers = nullptr) {
-    pb::WriteKvResponse response;
-    grpc::ClientContext context;
-    Prepare(&context);
-    std::unique_ptr<grpc::ClientWriter<pb::WriteKvRequest>> writer =
-        stub_->WriteKv(&context, &response);
-    for (const pb::WriteKvRequest& m : messages) {
-      if (!writer->Write(m)) break;
-    }
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
-    if (out != nullptr) *out = response;
-    if (trailers != nullptr) {
-      for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
-        trailers->emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
-      }
-    }
-    return status;
-  }
-
-  // Writes all layers of tokens [begin, end) of `tokens` in one slab and commits.
-  grpc::Status WriteRange(const std::string& id, const std::vector<int32_t>& tokens,
-                          uint64_t begin, uint64_t end) {
-    return Write({Begin(id, begin, end - begin),
-                  Slab(begin, static_cast<uint32_t>(end - begin), 0, kLayout.num_layers,
-                       Kv(tokens, begin, end)),
-                  Commit()});
-  }
-
-  grpc::Status Append(const std::vector<pb::AppendItem>& items, pb::AppendKvResponse* out,
-                      std::multimap<std::string, std::string>* trailers = nullptr) {
-    pb::AppendKvRequest request;
-    for (const pb::AppendItem& item : items) *request.add_items() = item;
-    grpc::ClientContext context;
-    Prepare(&context);
-    grpc::Status s = stub_->AppendKv(&context, request, out);
-    if (trailers != nullptr) {
-      for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
-        trailers->emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
-      }
-    }
-    return s;
-  }
-
-  // Reads from `from`, reassembles the blocks and checks the framing of their parts and each
-  // block's XXH3-64 against its checksum (as test failures).
-  ReadResult Read(const std::string& id, uint64_t from,
-                  const std::vector<pb::BlockKey>& held = {}) {
-    pb::ReadKvRequest request;
-    request.set_sequence_id(id);
-    request.set_from_token(from);
-    for (const pb::BlockKey& k : held) *request.add_held_blocks() = k;
-    grpc::ClientContext context;
-    Prepare(&context);
-    std::unique_ptr<grpc::ClientReader<pb::ReadKvResponse>> reader =
-        stub_->ReadKv(&context, request);
-    ReadResult result;
-    pb::ReadKvResponse message;
-    bool in_block = false;
-    while (reader->Read(&message)) {
-      result.messages.push_back(message);
-      if (message.num_tokens() == 0) continue;  // the length-only message
-      if (!in_block) {
-        ReadBlock block;
-        block.block_index = message.block_index();
-        block.first_token = message.first_token();
-        block.num_tokens = message.num_tokens();
-        block.has_key = message.has_key();
-        block.key = message.key();
-        block.checksum = message.checksum();
-        result.blocks.push_back(block);
-        in_block = true;
-      }
-      ReadBlock& block = result.blocks.back();
-      EXPECT_EQ(message.block_index(), block.block_index);
-      EXPECT_EQ(message.byte_offset(), block.data.size()) << "parts out of order";
-      EXPECT_LE(message.data().size(), part_bytes_);
-      block.data += message.data();
-      if (message.last_part()) {
-        EXPECT_EQ(block.data.size(), block.num_tokens * kTokenBytes);
-        EXPECT_EQ(XXH3_64bits(block.data.data(), block.data.size()), block.checksum)
-            << "block " << block.block_index << " fails its checksum";
-        result.data += block.data;
-        in_block = false;
-      }
-    }
-    EXPECT_FALSE(in_block) << "stream ended inside a block";
-    result.status = reader->Finish();
-    return result;
-  }
-
-  grpc::Status GetSequence(const std::string& id, pb::GetSequenceResponse* out) {
-    pb::GetSequenceRequest request;
-    request.set_sequence_id(id);
-    grpc::ClientContext context;
-    Prepare(&context);
-    return stub_->GetSequence(&context, request, out);
-  }
-
-  grpc::Status Release(const std::string& id) {
-    pb::ReleaseSequenceRequest request;
-    request.set_sequence_id(id);
-    pb::ReleaseSequenceResponse response;
-    grpc::ClientContext context;
-    Prepare(&context);
-    return stub_->ReleaseSequence(&context, request, &response);
-  }
-
-  grpc::Status Lookup(const std::string& ns, const std::vector<int32_t>& tokens,
-                      pb::LookupResponse* out) {
-    pb::LookupRequest request;
-    request.set_model_namespace(ns);
-    request.mutable_token_ids()->Add(tokens.begin(), tokens.end());
-    grpc::ClientContext context;
-    Prepare(&context);
-    return stub_->Lookup(&context, request, out);
-  }
-
-  grpc::Status Stats(pb::GetStatsResponse* out) {
-    grpc::ClientContext context;
-    Prepare(&context);
-    return stub_->GetStats(&context, pb::GetStatsRequest(), out);
-  }
-
-  uint64_t Length(const std::string& id) {
-    pb::GetSequenceResponse response;
-    grpc::Status s = GetSequence(id, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response.num_tokens();
-  }
-
-  pb::KvCache::Stub* stub() { return stub_.get(); }
-
- private:
-  std::unique_ptr<pb::KvCache::Stub> stub_;
-  std::string token_;
-  size_t part_bytes_;
-};
-
-MATCHER_P2(IsStatus, code, substring, "") {
-  if (arg.error_code() == code && arg.error_message().find(substring) != std::string::npos) {
-    return true;
-  }
-  *result_listener << "status " << arg.error_code() << ": " << arg.error_message();
-  return false;
-}
-
-// Polls `done` until it is true or kWaitDeadline passes; returns the last answer.
-template <typename F>
-bool WaitFor(F done) {
-  const absl::Time deadline = absl::Now() + kWaitDeadline;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 // An in-process KvCacheService on 127.0.0.1:0 with a small pool, plus a "witness" sequence
 // written at set-up that every test checks, byte for byte, at tear-down: bad input must
