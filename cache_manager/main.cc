@@ -14,7 +14,6 @@
 #include "cache_manager/size_flag.h"
 #include "cache_manager/stats_metrics.h"
 #include "services/common/auth.h"
-#include "services/common/metrics_http_server.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
 #include "services/common/shutdown_signal.h"
@@ -67,15 +66,8 @@ int main(int argc, char** argv) {
       common::ServerOptionsFromFlags("kv_cache_manager"),
       {{&service, kvcache::v1::KvCache::service_full_name()}}, /*serving=*/true);
   if (!runner.ok()) return Fail(runner.status());
-  std::unique_ptr<common::MetricsHttpServer> metrics_server;
-  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
-    auto started = common::MetricsHttpServer::Start("127.0.0.1", absl::GetFlag(FLAGS_metrics_port),
-                                                    &metrics);
-    if (!started.ok()) return Fail(started.status());
-    metrics_server = *std::move(started);
-    std::printf("kv_cache_manager metrics on 127.0.0.1:%d\n", metrics_server->port());
-    std::fflush(stdout);
-  }
+  auto metrics_server = common::StartMetricsFromFlags("kv_cache_manager", &metrics);
+  if (!metrics_server.ok()) return Fail(metrics_server.status());
 
   // Releases sequences whose lease expired (abandoned by their clients).
   absl::Notification stop;

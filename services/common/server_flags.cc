@@ -1,6 +1,7 @@
 // Command-line flags every pdserve server shares.
 #include "services/common/server_flags.h"
 
+#include <cstdio>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -34,6 +35,26 @@ ServerOptions ServerOptionsFromFlags(std::string binary_name) {
 TlsOptions ClientTlsFromFlags() {
   return {absl::GetFlag(FLAGS_tls_cert_file), absl::GetFlag(FLAGS_tls_key_file),
           absl::GetFlag(FLAGS_tls_ca_file)};
+}
+
+ChannelOptions ClientChannelOptionsFromFlags() {
+  ChannelOptions options;
+  options.tls = ClientTlsFromFlags();
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> StartMetricsFromFlags(
+    const std::string& binary_name, const MetricsRegistry* registry) {
+  const int port = absl::GetFlag(FLAGS_metrics_port);
+  if (port < 0) return std::unique_ptr<MetricsHttpServer>();
+  const std::string address = absl::GetFlag(FLAGS_address);
+  const std::string host = address.substr(0, address.rfind(':'));
+  auto server = MetricsHttpServer::Start(host, port, registry);
+  if (!server.ok()) return server.status();
+  std::printf("%s metrics on %s:%d\n", binary_name.c_str(), host.c_str(), (*server)->port());
+  std::fflush(stdout);
+  return server;
 }
 
 int WorkerThreadsFromFlags() {

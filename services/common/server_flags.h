@@ -5,6 +5,10 @@
 #include <string>
 
 #include "absl/flags/declare.h"
+#include "absl/status/statusor.h"
+#include "services/common/client_channel.h"
+#include "services/common/metrics.h"
+#include "services/common/metrics_http_server.h"
 #include "services/common/server_runner.h"
 #include "services/common/tls.h"
 
@@ -24,8 +28,14 @@ namespace pdserve::common {
 ServerOptions ServerOptionsFromFlags(std::string binary_name);
 // --tls_* as client options (ca_file verifies peers, cert/key are presented).
 TlsOptions ClientTlsFromFlags();
+// --tls_* and --max_message_bytes as options for channels to other pdserve servers.
+ChannelOptions ClientChannelOptionsFromFlags();
 // --workers, where 0 (the default) means one per hardware core.
 int WorkerThreadsFromFlags();
+// Starts the Prometheus endpoint on --address's host when --metrics_port >= 0 and prints
+// "<binary_name> metrics on HOST:PORT"; null when the flag is -1. `registry` must outlive it.
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> StartMetricsFromFlags(
+    const std::string& binary_name, const MetricsRegistry* registry);
 
 }  // namespace pdserve::common
 

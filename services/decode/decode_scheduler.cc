@@ -5,6 +5,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "decoder/status_macros.h"
+#include "services/common/model_name.h"
 
 namespace pdserve::decode {
 
@@ -44,12 +46,8 @@ int DecodeScheduler::active() const {
 
 absl::Status DecodeScheduler::Submit(const DecodeInput& input, DecodeSink* sink) {
   const decoder::Model& model = *options_.model;
-  if (!input.model.empty() && input.model != model.name() &&
-      std::find(options_.model_aliases.begin(), options_.model_aliases.end(), input.model) ==
-          options_.model_aliases.end()) {
-    return absl::NotFoundError(absl::StrCat("model: '", input.model, "' is not served here (this ",
-                                            "server runs '", model.name(), "')"));
-  }
+  PDSERVE_RETURN_IF_ERROR(
+      common::CheckServedModel(input.model, model.name(), options_.model_aliases));
   if (input.sequence_id.empty()) return absl::InvalidArgumentError("sequence_id: empty");
   const int vocab = model.config().vocab_size;
   if (input.last_token_id < 0 || input.last_token_id >= vocab) {

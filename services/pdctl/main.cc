@@ -68,13 +68,6 @@ absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& flag, const std
   return ids;
 }
 
-common::ChannelOptions ChannelFromFlags() {
-  common::ChannelOptions channel;
-  channel.tls = common::ClientTlsFromFlags();
-  channel.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  return channel;
-}
-
 int Generate() {
   inference::v1::GenerateRequest request;
   const std::string text = absl::GetFlag(FLAGS_prompt);
@@ -107,7 +100,7 @@ int Generate() {
     request.set_model(absl::GetFlag(FLAGS_model));  // "" = whatever the router serves
     RemoteOptions options;
     options.target = absl::GetFlag(FLAGS_target);
-    options.channel = ChannelFromFlags();
+    options.channel = common::ClientChannelOptionsFromFlags();
     options.auth_token = absl::GetFlag(FLAGS_auth_token);
     options.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout_s));
     result = RemoteGenerate(options, request);
@@ -121,7 +114,7 @@ int Generate() {
 AdminOptions AdminFromFlags() {
   AdminOptions options;
   options.target = absl::GetFlag(FLAGS_target);
-  options.channel = ChannelFromFlags();
+  options.channel = common::ClientChannelOptionsFromFlags();
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
   return options;
 }

@@ -9,7 +9,6 @@
 #include "decoder/tokenizer.h"
 #include "services/common/auth.h"
 #include "services/common/health_watcher.h"
-#include "services/common/metrics_http_server.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
 #include "services/common/shutdown_signal.h"
@@ -46,8 +45,7 @@ int main(int argc, char** argv) {
 
   kvclient::KvCacheClientOptions cache_options;
   cache_options.target = absl::GetFlag(FLAGS_cache_manager);
-  cache_options.channel.tls = common::ClientTlsFromFlags();
-  cache_options.channel.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  cache_options.channel = common::ClientChannelOptionsFromFlags();
   cache_options.auth_token = absl::GetFlag(FLAGS_auth_token);
   auto cache = kvclient::KvCacheClient::Create(cache_options);
   if (!cache.ok()) return Fail(cache.status());
@@ -69,14 +67,8 @@ int main(int argc, char** argv) {
       {{&service, inference::v1::Prefill::service_full_name()}}, /*serving=*/false);
   if (!runner.ok()) return Fail(runner.status());
 
-  std::unique_ptr<common::MetricsHttpServer> metrics_server;
-  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
-    auto started = common::MetricsHttpServer::Start("127.0.0.1", absl::GetFlag(FLAGS_metrics_port),
-                                                    &metrics);
-    if (!started.ok()) return Fail(started.status());
-    metrics_server = *std::move(started);
-    std::printf("prefill_server metrics on 127.0.0.1:%d\n", metrics_server->port());
-  }
+  auto metrics_server = common::StartMetricsFromFlags("prefill_server", &metrics);
+  if (!metrics_server.ok()) return Fail(metrics_server.status());
   // SERVING only while the cache manager answers.
   common::HealthWatcher watcher([&] { return (*cache)->Healthy(absl::Seconds(1)); },
                                 [&](bool up) { (*runner)->SetServing(up); }, absl::Seconds(1));

@@ -5,17 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "decoder/status_macros.h"
+#include "services/common/model_name.h"
 
 namespace pdserve::prefill {
 
 absl::StatusOr<std::vector<int32_t>> PrefillCore::PromptTokens(const PrefillInput& input) const {
   const decoder::Model& model = *options_.model;
-  if (!input.model.empty() && input.model != model.name() &&
-      std::find(options_.model_aliases.begin(), options_.model_aliases.end(), input.model) ==
-          options_.model_aliases.end()) {
-    return absl::NotFoundError(absl::StrCat("model: '", input.model, "' is not served here (this ",
-                                            "server runs '", model.name(), "')"));
-  }
+  PDSERVE_RETURN_IF_ERROR(
+      common::CheckServedModel(input.model, model.name(), options_.model_aliases));
   const bool has_ids = !input.prompt_token_ids.empty();
   if (input.has_text && has_ids) {
     return absl::InvalidArgumentError("prompt_text and prompt_token_ids: give exactly one");

@@ -11,7 +11,6 @@
 #include "absl/strings/strip.h"
 #include "services/common/client_channel.h"
 #include "services/common/metrics.h"
-#include "services/common/metrics_http_server.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
 #include "services/common/shutdown_signal.h"
@@ -47,11 +46,6 @@ std::vector<std::string> SplitAddresses(const std::string& list) {
   return out;
 }
 
-std::string HostOf(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
 int Main() {
   const std::vector<std::string> prefill = SplitAddresses(absl::GetFlag(FLAGS_prefill));
   const std::vector<std::string> decode = SplitAddresses(absl::GetFlag(FLAGS_decode));
@@ -74,9 +68,7 @@ int Main() {
   options.max_recovery_retries = absl::GetFlag(FLAGS_max_recovery_retries);
 
   const common::TokenAuth auth(absl::GetFlag(FLAGS_auth_token));
-  common::ChannelOptions channel_options;
-  channel_options.tls = common::ClientTlsFromFlags();
-  channel_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  const common::ChannelOptions channel_options = common::ClientChannelOptionsFromFlags();
   auto channel = [&](const std::string& target) -> std::shared_ptr<grpc::Channel> {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> made = common::MakeChannel(target,
                                                                               channel_options);
@@ -123,18 +115,10 @@ int Main() {
     return 1;
   }
 
-  std::unique_ptr<common::MetricsHttpServer> metrics_server;
-  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
-    auto started = common::MetricsHttpServer::Start(
-        HostOf(server_options.address), absl::GetFlag(FLAGS_metrics_port), &registry);
-    if (!started.ok()) {
-      std::fprintf(stderr, "router_server: metrics: %s\n", started.status().ToString().c_str());
-      return 1;
-    }
-    metrics_server = *std::move(started);
-    std::printf("router_server metrics at http://%s:%d/metrics\n",
-                HostOf(server_options.address).c_str(), metrics_server->port());
-    std::fflush(stdout);
+  auto metrics_server = common::StartMetricsFromFlags("router_server", &registry);
+  if (!metrics_server.ok()) {
+    std::fprintf(stderr, "router_server: metrics: %s\n", metrics_server.status().ToString().c_str());
+    return 1;
   }
 
   prefill_health.pool = &core.prefill_pool();
@@ -152,7 +136,7 @@ int Main() {
 
   (*runner)->RunUntilSignal();
   monitor.reset();
-  metrics_server.reset();
+  metrics_server->reset();
   runner->reset();
   return 0;  // the core waits for its calls as it goes
 }
