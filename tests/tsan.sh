@@ -6,6 +6,10 @@
 # Environment: BUILD_DIR (default build-tsan), JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+deploy/install_deps.sh
+if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+fi
 
 BUILD_DIR="${BUILD_DIR:-build-tsan}"
 mkdir -p "$BUILD_DIR"
