@@ -10,6 +10,7 @@
 #
 # Usage: deploy/loadtest/sustained.sh [up.sh args...]
 # Env: DURATION=5m, SAT=<concurrency> to skip the saturation search, SCALE=32, MAX_OUTPUT=32,
+#      REPEAT=20 (the trace is replayed back to back at most this often, so the run lasts),
 #      TRACE=/work/shared/traces/conversation_trace.jsonl, RSS_GROWTH=0.05, VERIFY_LIMIT=0,
 #      OUT=directory for results (default: a new temp dir), PDBENCH=path.
 set -euo pipefail
@@ -22,6 +23,7 @@ TRACE="${TRACE:-$ROOT/../shared/traces/conversation_trace.jsonl}"
 [ -f "$TRACE" ] || TRACE=/work/shared/traces/conversation_trace.jsonl
 RSS_GROWTH="${RSS_GROWTH:-0.05}"
 VERIFY_LIMIT="${VERIFY_LIMIT:-0}"
+REPEAT="${REPEAT:-20}"
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 
@@ -71,7 +73,8 @@ echo "t_s,name,pid,rss_kb" > "$OUT/rss.csv"
 SAMPLER=$!
 trap 'kill "$SAMPLER" 2>/dev/null; stop_stack' EXIT
 
-"${SERVE[@]}" --concurrency "$LOAD" --duration "$DURATION" --record "$OUT/record.jsonl" \
+# The trace is replayed back to back (REPEAT times at most) so the run lasts DURATION.
+"${SERVE[@]}" --concurrency "$LOAD" --duration "$DURATION" --repeat "$REPEAT" --record "$OUT/record.jsonl" \
   --output "$OUT/sustained.json" || true
 kill "$SAMPLER" 2>/dev/null || true
 

@@ -44,6 +44,7 @@ struct ServeCommand {
   double rate = 0;        // Poisson requests/s; 0 = trace timestamps / time_scale
   double time_scale = 1;
   size_t limit = 0;       // first N requests; 0 = all
+  int repeat = 1;         // replay the (limited) trace this many times back to back
   absl::Duration duration = absl::InfiniteDuration();  // send nothing after this
   int concurrency = 16;
   absl::Duration timeout = absl::Seconds(600);

@@ -46,6 +46,9 @@ ABSL_FLAG(int, max_prompt, 4000,
 ABSL_FLAG(double, rate, 0, "serve: Poisson arrivals at this many requests/s (0 = trace times)");
 ABSL_FLAG(double, time_scale, 1, "serve: divide trace timestamps by this (2 = twice as fast)");
 ABSL_FLAG(int64_t, limit, 0, "serve: replay only the first N requests (0 = all)");
+ABSL_FLAG(int, repeat, 1,
+          "serve: replay the (limited) trace N times back to back, later rounds shifted in time "
+          "(for sustained runs; repeats hit the prefix cache)");
 ABSL_FLAG(double, ttft_slo_ms, 0, "serve: TTFT limit for goodput (0 = none)");
 ABSL_FLAG(double, tpot_slo_ms, 0, "serve: time-per-output-token limit for goodput (0 = none)");
 ABSL_FLAG(bool, json, false, "serve: print the JSON summary on stdout");
@@ -118,6 +121,7 @@ int Serve(const std::vector<char*>& args) {
   c.rate = absl::GetFlag(FLAGS_rate);
   c.time_scale = absl::GetFlag(FLAGS_time_scale);
   c.limit = static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_limit)));
+  c.repeat = std::max(1, absl::GetFlag(FLAGS_repeat));
   if (!absl::GetFlag(FLAGS_duration).empty()) {
     absl::StatusOr<absl::Duration> d = ParseGoDuration(absl::GetFlag(FLAGS_duration));
     if (!d.ok()) return Fail(d.status());

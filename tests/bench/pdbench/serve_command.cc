@@ -45,6 +45,18 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
     return absl::InvalidArgumentError("--time_scale must be > 0 when --rate is not set");
   }
   PDSERVE_ASSIGN_OR_RETURN(std::vector<TraceRequest> trace, LoadTrace(c.trace_path, c.limit));
+  if (c.repeat > 1 && !trace.empty()) {
+    // Later rounds start one millisecond after the previous round's last arrival.
+    const size_t one_round = trace.size();
+    const int64_t round_ms = trace.back().timestamp_ms - trace.front().timestamp_ms + 1;
+    for (int k = 1; k < c.repeat; ++k) {
+      for (size_t i = 0; i < one_round; ++i) {
+        TraceRequest copy = trace[i];
+        copy.timestamp_ms += k * round_ms;
+        trace.push_back(std::move(copy));
+      }
+    }
+  }
   ScaleOptions scale;
   scale.scale = c.scale;
   scale.vocab = c.vocab;
@@ -81,7 +93,8 @@ absl::StatusOr<int> RunServeCommand(const ServeCommand& c) {
                       {"scale", c.scale},        {"vocab", c.vocab},
                       {"max_output", c.max_output}, {"max_prompt", c.max_prompt},
                       {"rate", c.rate},          {"time_scale", c.time_scale},
-                      {"limit", c.limit},        {"concurrency", c.concurrency}};
+                      {"limit", c.limit},        {"repeat", c.repeat},
+                      {"concurrency", c.concurrency}};
   if (c.json) std::cout << json.dump(2) << std::endl;
   if (!c.output.empty()) {
     std::ofstream out(c.output);
