@@ -71,7 +71,7 @@ echo "t_s,name,pid,rss_kb" > "$OUT/rss.csv"
   done
 ) &
 SAMPLER=$!
-trap 'kill "$SAMPLER" 2>/dev/null; stop_stack' EXIT
+trap 'kill "$SAMPLER" 2>/dev/null || true; stop_stack' EXIT
 
 # The trace is replayed back to back (REPEAT times at most) so the run lasts DURATION.
 "${SERVE[@]}" --concurrency "$LOAD" --duration "$DURATION" --repeat "$REPEAT" --record "$OUT/record.jsonl" \
