@@ -1,4 +1,6 @@
 // prefill_server: runs prompts through the model and writes their K/V to the cache manager.
+#include <malloc.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -32,6 +34,10 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   pdserve::common::BlockShutdownSignals();
+  // Each request allocates K/V and prefix buffers sized by its prompt (up to megabytes). With
+  // glibc's adaptive threshold those land in per-thread arenas and resident memory swings with
+  // the mix of prompt lengths; a fixed threshold maps them and returns them on free.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   absl::SetProgramUsageMessage("prefill_server --model=DIR_OR_NAME --cache_manager=HOST:PORT");
   absl::ParseCommandLine(argc, argv);
   using namespace pdserve;  // NOLINT: main only
