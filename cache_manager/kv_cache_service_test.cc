@@ -25,6 +25,7 @@
 #include "cache_manager/kv_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/metrics_scrape.h"
 #include "tests/integration/process.h"
 #include "xxhash.h"
 
@@ -583,29 +584,6 @@ TEST_F(KvCacheServiceTest, PrefixIsSharedAcrossSequencesAndLookupHasNoSideEffect
 
 // --- Against the kv_cache_manager binary. ---
 
-// Body of GET /metrics on 127.0.0.1:port ("" when the connection fails).
-std::string ScrapeMetrics(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send(fd, request.data(), request.size(), 0);
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return response;
-}
-
 std::unique_ptr<pdserve::testing::Process> StartBinary(std::vector<std::string> args) {
   args.insert(args.begin(), {"--address=127.0.0.1:0", "--capacity=1MiB", "--block_size=4"});
   auto started = pdserve::testing::Process::StartServer(
@@ -690,7 +668,7 @@ TEST(KvCacheManagerBinaryTest, ServesPrometheusMetrics) {
   ASSERT_TRUE(client.Read(id, 0).status.ok());
   EXPECT_FALSE(client.Read(id, 7).status.ok());
 
-  const std::string body = ScrapeMetrics(*metrics_port);
+  const std::string body = pdserve::testing::ScrapeMetrics(*metrics_port);
   EXPECT_THAT(body, HasSubstr("200 OK"));
   EXPECT_THAT(body, HasSubstr(absl::StrCat("pdserve_kvcache_used_bytes ", 2 * 4 * kTokenBytes)));
   EXPECT_THAT(body, HasSubstr("pdserve_kvcache_sequences 1"));

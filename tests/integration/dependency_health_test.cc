@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/grpc_probe.h"
 #include "tests/integration/local_stack.h"
+#include "tests/integration/metrics_scrape.h"
 #include "tests/integration/process.h"
 
 namespace pdserve::testing {
@@ -27,27 +28,6 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
-}
-
-// Body of GET /metrics on 127.0.0.1:port.
-std::string ScrapeMetrics(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-  send(fd, request.data(), request.size(), 0);
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return response;
 }
 
 // Port from a "<binary> metrics on 127.0.0.1:PORT" line is not captured by Process, so the
