@@ -149,6 +149,12 @@ absl::Status Model::Prefill(KvView past, absl::Span<const int32_t> tokens,
 
 absl::Status Model::DecodeStep(absl::Span<const DecodeItem> batch, absl::Span<float> kv_out,
                                absl::Span<float> logits_out) const {
+  return DecodeStep(batch, kv_out, [](int) {}, logits_out);
+}
+
+absl::Status Model::DecodeStep(absl::Span<const DecodeItem> batch, absl::Span<float> kv_out,
+                               absl::FunctionRef<void(int layer)> on_layer,
+                               absl::Span<float> logits_out) const {
   const ModelConfig& c = state_->config;
   if (batch.empty()) return absl::InvalidArgumentError("batch is empty");
   const int64_t b = static_cast<int64_t>(batch.size());
@@ -167,7 +173,7 @@ absl::Status Model::DecodeStep(absl::Span<const DecodeItem> batch, absl::Span<fl
                          {batch[i].past, kv_out.data() + i * token_floats, 1}};
     logit_rows[i] = i;
   }
-  internal::Forward(*state_, rows, kv_out.data(), [](int) {}, logit_rows, logits_out.data());
+  internal::Forward(*state_, rows, kv_out.data(), on_layer, logit_rows, logits_out.data());
   return absl::OkStatus();
 }
 

@@ -74,6 +74,12 @@ class Model {
   // INVALID_ARGUMENT as for Prefill (field named with the item index), or an empty batch.
   absl::Status DecodeStep(absl::Span<const DecodeItem> batch, absl::Span<float> kv_out,
                           absl::Span<float> logits_out) const;
+  // As above; on_layer(l) runs (on the calling thread) as soon as layer l's K/V of every item is
+  // final in kv_out. After the last layer only the LM head remains, so a caller can ship the
+  // step's K/V while the logits are computed.
+  absl::Status DecodeStep(absl::Span<const DecodeItem> batch, absl::Span<float> kv_out,
+                          absl::FunctionRef<void(int layer)> on_layer,
+                          absl::Span<float> logits_out) const;
 
   // Bytes of weights one forward step reads (for bandwidth figures).
   int64_t WeightBytesPerStep() const;

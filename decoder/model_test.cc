@@ -98,6 +98,39 @@ TEST(ModelTest, OnLayerRunsInOrderAfterLayerKvIsFinal) {
   EXPECT_EQ(layers, std::vector<int>({0, 1}));
 }
 
+// DecodeStep's on_layer: every layer in order, each called once that layer's K/V of every item
+// is final (equal to the finished step's), and the logits are unchanged by the callback.
+TEST(ModelTest, DecodeStepOnLayerRunsInOrderAfterLayerKvIsFinal) {
+  const Model& m = Tiny();
+  const KvLayout layout = m.kv_layout();
+  const int64_t tf = layout.TokenFloats();
+  const int vocab = m.config().vocab_size;
+  const auto p0 = RunPrefill(m, {}, Prompt(5, 3));
+  const auto p1 = RunPrefill(m, {}, Prompt(9, 4));
+  const KvSpan s0{p0.kv.data(), 5}, s1{p1.kv.data(), 9};
+  const Model::DecodeItem items[] = {{11, KvView(&s0, 1)}, {12, KvView(&s1, 1)}};
+  std::vector<float> ref_kv(2 * tf), ref_logits(2 * vocab);
+  ASSERT_TRUE(m.DecodeStep(items, absl::MakeSpan(ref_kv), absl::MakeSpan(ref_logits)).ok());
+
+  std::vector<float> kv(2 * tf, NAN), logits(2 * vocab);
+  std::vector<int> layers;
+  ASSERT_TRUE(m.DecodeStep(items, absl::MakeSpan(kv),
+                           [&](int layer) {
+                             layers.push_back(layer);
+                             for (int64_t item = 0; item < 2; ++item) {
+                               const int64_t off = item * tf + layout.Offset(layer, 0, 0);
+                               for (int64_t i = 0; i < layout.LayerFloats(); ++i) {
+                                 ASSERT_EQ(kv[off + i], ref_kv[off + i]);
+                               }
+                             }
+                           },
+                           absl::MakeSpan(logits))
+                  .ok());
+  EXPECT_EQ(layers, std::vector<int>({0, 1}));
+  EXPECT_EQ(kv, ref_kv);
+  EXPECT_EQ(logits, ref_logits);
+}
+
 // For each prompt length: 64 greedy steps with the cache equal recomputation (tokens and
 // logits, bit-exact and hence also within 1e-4 relative).
 TEST(ModelTest, CachedDecodeEqualsRecomputation) {
