@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "decoder/status_macros.h"
 #include "services/common/model_name.h"
 
@@ -22,10 +23,21 @@ struct DecodeScheduler::Sequence {
   uint32_t produced = 0;
   absl::Time queued_at;
   common::HopReport report;
-  // Local copy of the sequence's K/V blocks, by block index (delta mode keeps full ones).
+  // Local copy of the sequence's K/V blocks, by block index.
   std::vector<kvclient::KvBlock> blocks;
+  uint32_t block_size = 0;  // the manager's, from the first read
+  // The last block's storage when it is ours to extend (kDelta), else null.
+  std::shared_ptr<std::vector<float>> open_block;
   std::vector<decoder::KvSpan> spans;  // the current step's view over `blocks`
 };
+
+namespace {
+
+uint64_t Covered(const std::vector<kvclient::KvBlock>& blocks) {
+  return blocks.empty() ? 0 : blocks.back().first_token + blocks.back().num_tokens;
+}
+
+}  // namespace
 
 DecodeScheduler::DecodeScheduler(const DecodeSchedulerOptions& options) : options_(options) {
   loop_ = std::thread([this] { Loop(); });
@@ -105,6 +117,28 @@ absl::Status DecodeScheduler::Admit(Sequence& seq) {
 }
 
 absl::Status DecodeScheduler::Fetch(Sequence& seq) {
+  if (options_.fetch == KvFetchMode::kFull || Covered(seq.blocks) != seq.position) {
+    PDSERVE_RETURN_IF_ERROR(Read(seq));
+  }
+  seq.spans.clear();
+  uint64_t covered = 0;
+  for (const kvclient::KvBlock& b : seq.blocks) {
+    if (b.first_token != covered) {
+      return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
+                                              b.index, " starts at ", b.first_token,
+                                              ", expected ", covered));
+    }
+    seq.spans.push_back({b.data->data(), b.num_tokens});
+    covered += b.num_tokens;
+  }
+  if (covered != seq.position) {
+    return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': K/V covers ",
+                                            covered, " tokens, expected ", seq.position));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeScheduler::Read(Sequence& seq) {
   const decoder::KvLayout layout = options_.model->kv_layout();
   std::vector<kvclient::BlockKey> held;
   if (options_.fetch == KvFetchMode::kDelta) {
@@ -123,6 +157,8 @@ absl::Status DecodeScheduler::Fetch(Sequence& seq) {
         absl::StrCat("sequence '", seq.input.sequence_id, "' holds ", read->sequence_length,
                      " tokens, expected ", seq.position, " (another writer?)"));
   }
+  seq.block_size = read->block_size;
+  seq.open_block = nullptr;
   if (options_.fetch == KvFetchMode::kFull) seq.blocks.clear();
   for (kvclient::KvBlock& block : read->blocks) {
     if (block.index > seq.blocks.size()) {
@@ -135,22 +171,25 @@ absl::Status DecodeScheduler::Fetch(Sequence& seq) {
       seq.blocks[block.index] = std::move(block);
     }
   }
-  seq.spans.clear();
-  uint64_t covered = 0;
-  for (const kvclient::KvBlock& b : seq.blocks) {
-    if (b.first_token != covered) {
-      return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
-                                              b.index, " starts at ", b.first_token,
-                                              ", expected ", covered));
-    }
-    seq.spans.push_back({b.data->data(), b.num_tokens});
-    covered += b.num_tokens;
-  }
-  if (covered != seq.position) {
-    return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': K/V covers ",
-                                            covered, " tokens, expected ", seq.position));
-  }
   return absl::OkStatus();
+}
+
+void DecodeScheduler::KeepAppended(Sequence& seq, absl::Span<const float> kv) {
+  const size_t block_floats = size_t{seq.block_size} * kv.size();
+  if (seq.blocks.empty() || seq.blocks.back().num_tokens >= seq.block_size) {
+    const uint32_t index = static_cast<uint32_t>(seq.blocks.size());
+    seq.open_block = std::make_shared<std::vector<float>>();
+    seq.open_block->reserve(block_floats);
+    seq.blocks.push_back({index, Covered(seq.blocks), 0, std::nullopt, seq.open_block});
+  } else if (seq.open_block == nullptr) {
+    // A partial block as read from the manager: extend a private copy.
+    seq.open_block = std::make_shared<std::vector<float>>();
+    seq.open_block->reserve(block_floats);
+    seq.open_block->assign(seq.blocks.back().data->begin(), seq.blocks.back().data->end());
+    seq.blocks.back().data = seq.open_block;
+  }
+  seq.open_block->insert(seq.open_block->end(), kv.begin(), kv.end());
+  ++seq.blocks.back().num_tokens;
 }
 
 void DecodeScheduler::FinishSequence(Sequence& seq, const absl::Status& status, StopReason reason,
@@ -227,14 +266,6 @@ void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
   for (auto& seq : running) items.push_back({seq->last_token, seq->spans});
   std::vector<float> kv(running.size() * layout.TokenFloats());
   std::vector<float> logits(running.size() * vocab);
-  absl::Time t0 = absl::Now();
-  absl::Status computed = model.DecodeStep(items, absl::MakeSpan(kv), absl::MakeSpan(logits));
-  absl::Time t1 = absl::Now();
-  if (!computed.ok()) {
-    for (auto& seq : running) FinishSequence(*seq, computed, StopReason::kLength);
-    return;
-  }
-
   std::vector<kvclient::AppendRequestItem> appends;
   for (size_t i = 0; i < running.size(); ++i) {
     appends.push_back({running[i]->input.sequence_id, running[i]->position,
@@ -242,13 +273,41 @@ void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
                        absl::MakeConstSpan(kv).subspan(i * layout.TokenFloats(),
                                                        layout.TokenFloats())});
   }
-  absl::StatusOr<std::vector<absl::Status>> appended = options_.cache->Append(appends);
-  absl::Time t2 = absl::Now();
+  // The append runs on append_worker_ from the moment the last layer's K/V is final, beside
+  // the LM head; this step's tokens are emitted only once it has succeeded.
+  absl::StatusOr<std::vector<absl::Status>> appended = absl::UnknownError("append not run");
+  absl::Duration append_time;
+  absl::Notification append_done;
+  bool append_started = false;
+  auto start_append = [&] {
+    append_started = true;
+    append_worker_.Submit([&] {
+      const absl::Time start = absl::Now();
+      appended = options_.cache->Append(appends);
+      append_time = absl::Now() - start;
+      append_done.Notify();
+    });
+  };
+  const int last_layer = model.config().num_layers - 1;
+  absl::Time t0 = absl::Now();
+  absl::Status computed =
+      model.DecodeStep(items, absl::MakeSpan(kv),
+                       [&](int layer) {
+                         if (layer == last_layer) start_append();
+                       },
+                       absl::MakeSpan(logits));
+  absl::Time t1 = absl::Now();
+  if (computed.ok() && !append_started) start_append();
+  if (append_started) append_done.WaitForNotification();
+  if (!computed.ok()) {
+    for (auto& seq : running) FinishSequence(*seq, computed, StopReason::kLength);
+    return;
+  }
 
   for (size_t i = 0; i < running.size(); ++i) {
     Sequence& seq = *running[i];
     seq.report.decode_compute_us += common::Micros(t1 - t0);
-    seq.report.append_us += common::Micros(t2 - t1);
+    seq.report.append_us += common::Micros(append_time);
     absl::Status status = appended.ok() ? (*appended)[i] : appended.status();
     if (!status.ok()) {
       FinishSequence(seq, status, StopReason::kLength);
@@ -256,6 +315,7 @@ void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
       continue;
     }
     seq.report.kv_bytes_written += layout.TokenFloats() * sizeof(float);
+    if (options_.fetch == KvFetchMode::kDelta) KeepAppended(seq, appends[i].kv);
     ++seq.position;
     const int32_t token = seq.sampler.SampleAt(
         absl::MakeConstSpan(logits).subspan(i * vocab, vocab), seq.step_index);

@@ -1,6 +1,8 @@
 // Continuous batching for decode: one loop runs a step for every active sequence at once —
 // fetch each sequence's cumulative K/V from the cache manager, one batched forward pass, one
 // AppendKv call for the whole batch, sample, emit. Sequences join and leave between steps.
+// The AppendKv call starts as soon as the last layer's K/V is final and runs while the LM head
+// computes; a token is emitted only after the manager has acknowledged its K/V.
 // No gRPC types here; decode_service.h adapts it.
 #ifndef PDSERVE_SERVICES_DECODE_DECODE_SCHEDULER_H_
 #define PDSERVE_SERVICES_DECODE_DECODE_SCHEDULER_H_
@@ -21,13 +23,17 @@
 #include "decoder/sampler.h"
 #include "decoder/tokenizer.h"
 #include "services/common/hop_report.h"
+#include "services/common/worker_pool.h"
 #include "services/kv_client/kv_cache_client.h"
 
 namespace pdserve::decode {
 
 enum class KvFetchMode {
-  kDelta,  // keep full blocks already read; fetch only what is missing (the partial tail)
-  kFull,   // re-read the whole cumulative K/V every step (for comparison)
+  // Keep the blocks already read and extend the last one with every token whose K/V the
+  // manager acknowledged (AppendKv at the expected offset: the manager holds exactly these
+  // bytes); fetch only what is missing, which after admission is nothing.
+  kDelta,
+  kFull,  // re-read the whole cumulative K/V every step (for comparison)
 };
 
 enum class StopReason { kLength, kStop };
@@ -96,8 +102,13 @@ class DecodeScheduler {
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
   // Checks a queued request against the manager (exists, prefill committed, position).
   absl::Status Admit(Sequence& seq);
-  // Fetches K/V for `seq` and fills seq.spans. Errors finish the sequence.
+  // Makes seq.spans cover the sequence's committed K/V: reads from the manager what the local
+  // copy lacks (everything in kFull mode). Errors finish the sequence.
   absl::Status Fetch(Sequence& seq);
+  // Reads from the manager every block not held locally as a full block (all in kFull mode).
+  absl::Status Read(Sequence& seq);
+  // Adds a token's K/V that the manager has just acknowledged to the local copy (kDelta).
+  void KeepAppended(Sequence& seq, absl::Span<const float> kv);
   void Step(std::vector<std::unique_ptr<Sequence>>& batch);
   void FinishSequence(Sequence& seq, const absl::Status& status, StopReason reason,
                       std::optional<EmittedToken> last = std::nullopt);
@@ -108,6 +119,7 @@ class DecodeScheduler {
   std::deque<std::unique_ptr<Sequence>> pending_ ABSL_GUARDED_BY(mu_);
   int active_count_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  common::WorkerPool append_worker_{1};  // runs each step's AppendKv beside the LM head
   std::thread loop_;
 };
 
