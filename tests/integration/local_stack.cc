@@ -20,22 +20,27 @@ std::chrono::system_clock::time_point Deadline(int seconds) {
 
 absl::StatusOr<std::unique_ptr<LocalStack>> LocalStack::Start(const StackOptions& options) {
   auto stack = std::unique_ptr<LocalStack>(new LocalStack());
-  auto cache = Process::StartServer(BinaryPath("kv_cache_manager"),
-                                    {"--address=127.0.0.1:0", "--capacity=" + options.capacity});
+  auto with_common = [&options](std::vector<std::string> args) {
+    args.insert(args.end(), options.common_flags.begin(), options.common_flags.end());
+    return args;
+  };
+  auto cache = Process::StartServer(
+      BinaryPath("kv_cache_manager"),
+      with_common({"--address=127.0.0.1:0", "--capacity=" + options.capacity}));
   if (!cache.ok()) return cache.status();
   stack->cache_ = *std::move(cache);
   const std::string cache_flag = "--cache_manager=" + stack->cache_->address();
   const std::string model_flag = "--model=" + options.model;
 
   auto prefill = Process::StartServer(BinaryPath("prefill_server"),
-                                      {"--address=127.0.0.1:0", cache_flag, model_flag});
+                                      with_common({"--address=127.0.0.1:0", cache_flag, model_flag}));
   if (!prefill.ok()) return prefill.status();
   stack->prefill_ = *std::move(prefill);
   std::vector<std::string> decode_addresses;
   for (int i = 0; i < options.decode_servers; ++i) {
     std::vector<std::string> args = {"--address=127.0.0.1:0", cache_flag, model_flag};
     args.insert(args.end(), options.decode_flags.begin(), options.decode_flags.end());
-    auto decode = Process::StartServer(BinaryPath("decode_server"), args);
+    auto decode = Process::StartServer(BinaryPath("decode_server"), with_common(args));
     if (!decode.ok()) return decode.status();
     decode_addresses.push_back((*decode)->address());
     stack->decodes_.push_back(*std::move(decode));
@@ -47,11 +52,11 @@ absl::StatusOr<std::unique_ptr<LocalStack>> LocalStack::Start(const StackOptions
     if (absl::Status s = WaitServing(d->address(), "", absl::Seconds(30)); !s.ok()) return s;
   }
   if (options.router) {
-    auto router = Process::StartServer(
-        BinaryPath("router_server"),
-        {"--address=127.0.0.1:0", cache_flag, model_flag,
-         "--prefill=" + stack->prefill_->address(),
-         "--decode=" + absl::StrJoin(decode_addresses, ",")});
+    std::vector<std::string> args = {"--address=127.0.0.1:0", cache_flag, model_flag,
+                                     "--prefill=" + stack->prefill_->address(),
+                                     "--decode=" + absl::StrJoin(decode_addresses, ",")};
+    args.insert(args.end(), options.router_flags.begin(), options.router_flags.end());
+    auto router = Process::StartServer(BinaryPath("router_server"), with_common(args));
     if (!router.ok()) return router.status();
     stack->router_ = *std::move(router);
     if (absl::Status s = WaitServing(stack->router_->address(), "", absl::Seconds(30)); !s.ok()) {

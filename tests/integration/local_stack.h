@@ -21,6 +21,8 @@ struct StackOptions {
   int decode_servers = 1;
   std::vector<std::string> decode_flags;  // extra flags for every decode server
   bool router = false;
+  std::vector<std::string> router_flags;  // extra flags for the router
+  std::vector<std::string> common_flags;  // extra flags for every server (e.g. --auth_token)
 };
 
 // Not thread-safe to start/stop; the clients it hands out are.
