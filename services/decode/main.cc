@@ -6,25 +6,18 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "decoder/model.h"
-#include "decoder/tokenizer.h"
 #include "services/common/auth.h"
-#include "services/common/health_watcher.h"
 #include "services/common/server_flags.h"
-#include "services/common/server_runner.h"
 #include "services/common/shutdown_signal.h"
 #include "services/decode/decode_scheduler.h"
 #include "services/decode/decode_service.h"
-#include "services/kv_client/kv_cache_client.h"
+#include "services/model_server/model_server.h"
 
-ABSL_FLAG(std::string, model, "synthetic:tiny", "model directory (Hugging Face layout) or name");
-ABSL_FLAG(std::string, cache_manager, "127.0.0.1:50051", "kv_cache_manager host:port");
 ABSL_FLAG(std::string, kv_fetch, "delta",
           "delta: keep full blocks already read, fetch only what is missing; full: re-read the "
           "whole cumulative K/V every step");
 ABSL_FLAG(int, max_batch, 32, "sequences per decode step");
 ABSL_FLAG(int, max_new_tokens_limit, 4096, "largest max_new_tokens a request may ask for");
-ABSL_FLAG(int, model_threads, 0, "threads for the model's kernels; 0 = one per core");
 
 namespace {
 
@@ -49,27 +42,16 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_max_batch) < 1) {
     return Fail(absl::InvalidArgumentError("max_batch: must be >= 1"));
   }
-  decoder::LoadOptions load;
-  load.num_threads = absl::GetFlag(FLAGS_model_threads);
-  auto model = decoder::Model::Load(absl::GetFlag(FLAGS_model), load);
-  if (!model.ok()) return Fail(model.status());
-  auto tokenizer = decoder::Tokenizer::Create(**model);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-
-  kvclient::KvCacheClientOptions cache_options;
-  cache_options.target = absl::GetFlag(FLAGS_cache_manager);
-  cache_options.channel = common::ClientChannelOptionsFromFlags();
-  cache_options.auth_token = absl::GetFlag(FLAGS_auth_token);
-  auto cache = kvclient::KvCacheClient::Create(cache_options);
-  if (!cache.ok()) return Fail(cache.status());
+  auto host = model_server::LoadFromFlags();
+  if (!host.ok()) return Fail(host.status());
 
   common::MetricsRegistry metrics;
   decode::DecodeMetrics decode_metrics(&metrics);
   decode::DecodeSchedulerOptions options;
-  options.model = model->get();
-  options.tokenizer = tokenizer->get();
-  options.cache = cache->get();
-  options.model_aliases = {absl::GetFlag(FLAGS_model)};
+  options.model = host->model.get();
+  options.tokenizer = host->tokenizer.get();
+  options.cache = host->cache.get();
+  options.model_aliases = {host->model_alias};
   options.fetch = fetch == "full" ? decode::KvFetchMode::kFull : decode::KvFetchMode::kDelta;
   options.max_batch = absl::GetFlag(FLAGS_max_batch);
   options.max_new_tokens_limit = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_new_tokens_limit));
@@ -83,15 +65,9 @@ int main(int argc, char** argv) {
 
   common::TokenAuth auth(absl::GetFlag(FLAGS_auth_token));
   decode::DecodeService service(&scheduler, &auth, &decode_metrics);
-  auto runner = common::ServerRunner::Start(
-      common::ServerOptionsFromFlags("decode_server"),
-      {{&service, inference::v1::Decode::service_full_name()}}, /*serving=*/false);
-  if (!runner.ok()) return Fail(runner.status());
-
-  auto metrics_server = common::StartMetricsFromFlags("decode_server", &metrics);
-  if (!metrics_server.ok()) return Fail(metrics_server.status());
-  common::HealthWatcher watcher([&] { return (*cache)->Healthy(absl::Seconds(1)); },
-                                [&](bool up) { (*runner)->SetServing(up); }, absl::Seconds(1));
-  (*runner)->RunUntilSignal();
+  absl::Status served = model_server::ServeUntilSignal(
+      "decode_server", {&service, inference::v1::Decode::service_full_name()}, &metrics,
+      host->cache.get());
+  if (!served.ok()) return Fail(served);
   return 0;
 }
