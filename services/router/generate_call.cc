@@ -92,38 +92,48 @@ absl::Time GenerateCall::DeadlineIn(absl::Duration timeout) const {
   return std::min(deadline_, absl::Now() + timeout);
 }
 
-void GenerateCall::StartPrefill() {
-  PrefillRequest request;
-  size_t instance = 0;
-  uint64_t id = 0;
+std::optional<GenerateCall::Launch> GenerateCall::BeginLaunch(
+    const char* role, InstancePool& pool, const std::vector<size_t>& avoid,
+    absl::FunctionRef<void(size_t instance)> on_picked) {
+  Launch launch{};
   absl::Status error;
   {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    if (finished_) return std::nullopt;
     if (cancelled_) {
       error = absl::CancelledError("the client cancelled the call");
+    } else if (absl::StatusOr<size_t> picked = pool.Acquire(avoid); !picked.ok()) {
+      error = common::Annotate(picked.status(), role);
     } else {
-      request = state_.NextPrefillRequest();
-      absl::StatusOr<size_t> picked = env_->prefill_pool->Acquire(prefill_tried_);
-      if (!picked.ok()) {
-        error = common::Annotate(picked.status(), "prefill");
-      } else {
-        instance = *picked;
-        prefill_tried_.push_back(instance);
-        id = BeginDownstream();
-      }
+      launch.instance = *picked;
+      on_picked(launch.instance);
+      launch.id = BeginDownstream();
     }
   }
   if (!error.ok()) {
     Complete(nullptr, error, /*release_sequence=*/true);
-    return;
+    return std::nullopt;
   }
+  return launch;
+}
+
+void GenerateCall::StartPrefill() {
+  PrefillRequest request;
+  const std::optional<Launch> launch =
+      BeginLaunch("prefill", *env_->prefill_pool, prefill_tried_,
+                  [&](size_t instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                    request = state_.NextPrefillRequest();
+                    prefill_tried_.push_back(instance);
+                  });
+  if (!launch.has_value()) return;
   std::shared_ptr<GenerateCall> self = shared_from_this();
-  Attach(id, env_->prefill[instance]->Prefill(
-                 request, DeadlineIn(env_->options->prefill_timeout),
-                 [self, id, instance](absl::StatusOr<PrefillResponse> response) {
-                   self->OnPrefillDone(id, instance, std::move(response));
-                 }));
+  Attach(launch->id,
+         env_->prefill[launch->instance]->Prefill(
+             request, DeadlineIn(env_->options->prefill_timeout),
+             [self, id = launch->id, instance = launch->instance](
+                 absl::StatusOr<PrefillResponse> response) {
+               self->OnPrefillDone(id, instance, std::move(response));
+             }));
 }
 
 void GenerateCall::OnPrefillDone(uint64_t id, size_t instance,
@@ -189,39 +199,22 @@ void GenerateCall::OnPrefillDone(uint64_t id, size_t instance,
 
 void GenerateCall::StartDecode() {
   DecodeRequest request;
-  size_t instance = 0;
-  uint64_t id = 0;
-  absl::Status error;
-  {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    if (cancelled_) {
-      error = absl::CancelledError("the client cancelled the call");
-    } else {
-      request = state_.NextDecodeRequest();
-      absl::StatusOr<size_t> picked = env_->decode_pool->Acquire(decode_failed_);
-      if (!picked.ok()) {
-        error = common::Annotate(picked.status(), "decode");
-      } else {
-        instance = *picked;
-        id = BeginDownstream();
-      }
-    }
-  }
-  if (!error.ok()) {
-    Complete(nullptr, error, /*release_sequence=*/true);
-    return;
-  }
+  const std::optional<Launch> launch =
+      BeginLaunch("decode", *env_->decode_pool, decode_failed_,
+                  [&](size_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                    request = state_.NextDecodeRequest();
+                  });
+  if (!launch.has_value()) return;
   std::shared_ptr<GenerateCall> self = shared_from_this();
   DecodeCallbacks callbacks;
-  callbacks.on_message = [self, id](const DecodeResponse& message) {
+  callbacks.on_message = [self, id = launch->id](const DecodeResponse& message) {
     self->OnDecodeMessage(id, message);
   };
-  callbacks.on_done = [self, id, instance](absl::Status status) {
+  callbacks.on_done = [self, id = launch->id, instance = launch->instance](absl::Status status) {
     self->OnDecodeDone(id, instance, std::move(status));
   };
-  Attach(id, env_->decode[instance]->Decode(request, DeadlineIn(env_->options->decode_timeout),
-                                            std::move(callbacks)));
+  Attach(launch->id, env_->decode[launch->instance]->Decode(
+                         request, DeadlineIn(env_->options->decode_timeout), std::move(callbacks)));
 }
 
 void GenerateCall::OnDecodeMessage(uint64_t id, const DecodeResponse& message) {

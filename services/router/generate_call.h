@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -62,6 +64,19 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
   void Attach(uint64_t id, std::shared_ptr<CallHandle> handle) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time DeadlineIn(absl::Duration timeout) const;
 
+  // A downstream call about to start: the pool member and the call's id.
+  struct Launch {
+    size_t instance;
+    uint64_t id;
+  };
+  // Acquires a member of `pool` other than those in `avoid` and begins a downstream call,
+  // running `on_picked(instance)` under the lock (to build the request). Returns nullopt when
+  // there is nothing to start: the call has finished, or it is now completed with the error
+  // (cancelled by the client, or no member available; `role` names the pool).
+  std::optional<Launch> BeginLaunch(const char* role, InstancePool& pool,
+                                    const std::vector<size_t>& avoid,
+                                    absl::FunctionRef<void(size_t instance)> on_picked)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void StartPrefill() ABSL_LOCKS_EXCLUDED(mu_);
   void OnPrefillDone(uint64_t id, size_t instance,
                      absl::StatusOr<inference::v1::PrefillResponse> response)
