@@ -147,6 +147,13 @@ absl::StatusOr<std::vector<std::string>> RequestBuilder::Build(
   return out;
 }
 
+int64_t RequestBuilder::FixedPeriod() const {
+  for (const Part& p : parts_) {
+    if (!p.precomputed) return 0;
+  }
+  return method_->client_streaming() ? 1 : static_cast<int64_t>(parts_.size());
+}
+
 std::vector<std::pair<std::string, std::string>> RequestBuilder::Metadata(
     int64_t request_number, const std::string& worker_id) const {
   std::vector<std::pair<std::string, std::string>> out;

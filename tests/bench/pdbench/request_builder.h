@@ -39,6 +39,10 @@ class RequestBuilder {
   absl::StatusOr<std::vector<std::string>> Build(int64_t request_number,
                                                  const std::string& worker_id) const;
 
+  // When no message has a template, the number of distinct requests P: Build(n) equals
+  // Build(n % P), so a caller may encode P requests once and reuse them. 0 otherwise.
+  int64_t FixedPeriod() const;
+
   // The call's metadata with templates expanded.
   std::vector<std::pair<std::string, std::string>> Metadata(int64_t request_number,
                                                             const std::string& worker_id) const;

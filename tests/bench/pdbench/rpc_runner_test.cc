@@ -1,8 +1,9 @@
 // pdbench rpc against an in-test fake KvCache server on a loopback port: unary, server- and
-// client-streaming calls, templated data, and the status code distribution.
+// client-streaming calls, templated and fixed data, and the status code distribution.
 #include "tests/bench/pdbench/rpc_runner.h"
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,16 +60,24 @@ class FakeKvCache final : public kv::KvCache::Service {
   }
 };
 
+// Starts `service` on a loopback port after `configure` has seen the builder; "" on failure.
+std::string StartServer(grpc::Service* service, std::unique_ptr<grpc::Server>* server,
+                        const std::function<void(grpc::ServerBuilder&)>& configure = {}) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service);
+  if (configure) configure(builder);
+  *server = builder.BuildAndStart();
+  if (*server == nullptr) return "";
+  return "127.0.0.1:" + std::to_string(port);
+}
+
 class RpcRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    target_ = "127.0.0.1:" + std::to_string(port);
+    target_ = StartServer(&service_, &server_);
+    ASSERT_NE(target_, "");
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -117,6 +126,22 @@ TEST_F(RpcRunnerTest, ArrayDataIsRoundRobinForUnaryCalls) {
   EXPECT_EQ(report.status_code_distribution.at("OK"), 3);
   EXPECT_EQ(report.status_code_distribution.at("InvalidArgument"), 3);
   EXPECT_EQ(report.status_code_distribution.at("NotFound"), 3);
+}
+
+TEST_F(RpcRunnerTest, FixedArrayDataIsSharedByEveryDriver) {
+  RpcRunOptions options = Options(R"({
+      "call": "pdserve.kvcache.v1.KvCache/Lookup", "insecure": true,
+      "total": 30, "concurrency": 4, "connections": 2,
+      "data": [{"model_namespace": "a", "token_ids": [1]},
+               {"model_namespace": "a", "token_ids": []},
+               {"model_namespace": "a", "token_ids": [3]}]})");
+  options.threads = 2;
+  absl::StatusOr<RpcRunResult> run = RunRpcLoad(options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  const GhzReport report = BuildGhzReport(run->calls, run->total_ns, false);
+  EXPECT_EQ(report.status_code_distribution.at("OK"), 10);
+  EXPECT_EQ(report.status_code_distribution.at("InvalidArgument"), 10);
+  EXPECT_EQ(report.status_code_distribution.at("NotFound"), 10);
 }
 
 TEST_F(RpcRunnerTest, ServerStreamingReportsMessagesAndFirstMessage) {
