@@ -358,6 +358,17 @@ grpc::ChannelArguments ConnectionArguments(uint64_t index) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("pdbench.connection", static_cast<int>(index));
   args.SetMaxReceiveMessageSize(-1);
+  // The minimal stack leaves out per-call filters a load generator has no use for (channel
+  // idleness, message size limits, which are off here anyway). It would also leave out
+  // client-side deadline checks and response decompression: both are turned back on, so
+  // timeouts and compressed responses behave as with the full stack.
+  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+  args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 1);
+  args.SetInt(GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 1);
+  // No retry filter: each call is exactly one attempt, so its status is the server's answer to
+  // that attempt (a stream the server refuses counts as UNAVAILABLE rather than being replayed
+  // unseen), and the filter's per-call copy of the request goes away.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return args;
 }
 

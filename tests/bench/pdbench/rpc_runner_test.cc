@@ -1,5 +1,6 @@
 // pdbench rpc against an in-test fake KvCache server on a loopback port: unary, server- and
-// client-streaming calls, templated and fixed data, and the status code distribution.
+// client-streaming calls, templated and fixed data, deadlines, compressed responses, and the
+// status code distribution.
 #include "tests/bench/pdbench/rpc_runner.h"
 
 #include <fstream>
@@ -7,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "pdserve/kvcache/v1/kvcache.grpc.pb.h"
@@ -18,7 +21,7 @@ namespace {
 namespace kv = ::pdserve::kvcache::v1;
 
 // Lookup fails NOT_FOUND when the first token is a multiple of 3; ReadKv streams from_token
-// messages; WriteKv counts its messages.
+// messages of 1 KiB of 'a' (compressible); WriteKv counts its messages.
 class FakeKvCache final : public kv::KvCache::Service {
  public:
   grpc::Status Lookup(grpc::ServerContext*, const kv::LookupRequest* request,
@@ -45,6 +48,7 @@ class FakeKvCache final : public kv::KvCache::Service {
     for (uint64_t i = 0; i < request->from_token(); ++i) {
       kv::ReadKvResponse r;
       r.set_block_index(i);
+      r.set_data(std::string(1024, 'a'));
       writer->Write(r);
     }
     return grpc::Status::OK;
@@ -58,6 +62,20 @@ class FakeKvCache final : public kv::KvCache::Service {
     response->set_num_tokens(n);
     return grpc::Status::OK;
   }
+};
+
+// GetStats answers only once released (or after 10 s).
+class StalledKvCache final : public kv::KvCache::Service {
+ public:
+  grpc::Status GetStats(grpc::ServerContext*, const kv::GetStatsRequest*,
+                        kv::GetStatsResponse*) override {
+    release_.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return grpc::Status::OK;
+  }
+  void Release() { release_.Notify(); }
+
+ private:
+  absl::Notification release_;
 };
 
 // Starts `service` on a loopback port after `configure` has seen the builder; "" on failure.
@@ -142,6 +160,53 @@ TEST_F(RpcRunnerTest, FixedArrayDataIsSharedByEveryDriver) {
   EXPECT_EQ(report.status_code_distribution.at("OK"), 10);
   EXPECT_EQ(report.status_code_distribution.at("InvalidArgument"), 10);
   EXPECT_EQ(report.status_code_distribution.at("NotFound"), 10);
+}
+
+TEST_F(RpcRunnerTest, DecodesCompressedResponses) {
+  std::unique_ptr<grpc::Server> gzip_server;
+  const std::string gzip_target =
+      StartServer(&service_, &gzip_server, [](grpc::ServerBuilder& builder) {
+        builder.SetDefaultCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+      });
+  ASSERT_NE(gzip_target, "");
+  RpcRunOptions options = Options(R"({
+      "call": "pdserve.kvcache.v1.KvCache.ReadKv", "insecure": true, "total": 3,
+      "concurrency": 1, "data": {"sequence_id": "s", "from_token": 2}})");
+  options.target = gzip_target;
+  options.responses_path = ::testing::TempDir() + "/gzip_responses.jsonl";
+  absl::StatusOr<RpcRunResult> run = RunRpcLoad(options);
+  gzip_server->Shutdown();
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(BuildGhzReport(run->calls, run->total_ns, true).status_code_distribution.at("OK"), 3);
+  std::ifstream in(options.responses_path);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  // base64("aaa") = "YWFh": the 1 KiB of 'a' arrived decompressed.
+  EXPECT_NE(line.find("\"data\":\"YWFh"), std::string::npos) << line.substr(0, 200);
+}
+
+TEST(RpcRunnerDeadlineTest, TimeoutIsEnforcedByTheClient) {
+  // The server's minimal stack has no deadline filter, so only the client can end the calls.
+  StalledKvCache service;
+  std::unique_ptr<grpc::Server> server;
+  const std::string target = StartServer(&service, &server, [](grpc::ServerBuilder& builder) {
+    builder.AddChannelArgument(GRPC_ARG_MINIMAL_STACK, 1);
+  });
+  ASSERT_NE(target, "");
+  absl::StatusOr<GhzConfig> config = ParseGhzConfig(R"({
+      "call": "pdserve.kvcache.v1.KvCache.GetStats", "insecure": true,
+      "total": 2, "concurrency": 2, "timeout": "200ms"})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  RpcRunOptions options;
+  options.config = *config;
+  options.target = target;
+  absl::StatusOr<RpcRunResult> run = RunRpcLoad(options);
+  service.Release();
+  server->Shutdown();
+  ASSERT_TRUE(run.ok()) << run.status();
+  const GhzReport report = BuildGhzReport(run->calls, run->total_ns, false);
+  EXPECT_EQ(report.status_code_distribution.at("DeadlineExceeded"), 2);
+  EXPECT_LT(report.slowest_ns, absl::ToInt64Nanoseconds(absl::Seconds(5)));
 }
 
 TEST_F(RpcRunnerTest, ServerStreamingReportsMessagesAndFirstMessage) {
