@@ -22,7 +22,7 @@ struct RpcCommand {
   std::optional<std::string> data_file;  // file holding that JSON
   std::optional<std::string> metadata;   // JSON object, replaces the file's "metadata"
   bool insecure = false;                 // force plaintext even if the file does not say so
-  int threads = 1;
+  int threads = 0;                       // 0 = one per core
   bool dry_run = false;                  // print calls 0 and 1 as JSON, connect to nothing
   std::string output;                    // JSON summary path; empty = stdout
   std::string responses;                 // response messages as JSON lines

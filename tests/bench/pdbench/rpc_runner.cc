@@ -410,7 +410,12 @@ absl::StatusOr<RpcRunResult> RunRpcLoad(const RpcRunOptions& options) {
   }
   SharedLoad shared(options, builder, std::move(fixed_requests),
                     responses.is_open() ? &responses : nullptr);
-  const int threads = std::max<int>(1, std::min<uint64_t>(options.threads, config.concurrency));
+  // One thread per core by default: with one, the 4 x 16 GetStats cross-check ran at ~0.39 of
+  // h2load's rate on 2 cores, with two at ~0.54 (the client's CPU per call is unchanged).
+  const int wanted =
+      options.threads > 0 ? options.threads
+                          : std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = std::max<int>(1, std::min<uint64_t>(wanted, config.concurrency));
   std::vector<std::unique_ptr<Driver>> drivers;
   for (int t = 0; t < threads; ++t) drivers.push_back(std::make_unique<Driver>(&shared));
   for (uint64_t c = 0; c < config.concurrency; ++c) {

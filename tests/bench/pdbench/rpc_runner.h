@@ -17,7 +17,9 @@ namespace pdserve::bench {
 struct RpcRunOptions {
   GhzConfig config;              // call, data, metadata, total/duration, rps, timeout, ...
   std::string target;            // "host:port"
-  int threads = 1;               // completion-queue threads driving the calls
+  // Completion-queue threads driving the calls (each owns a queue); 0 = one per core. Never
+  // more than the config's concurrency.
+  int threads = 0;
   std::string responses_path;    // if set, every response message as one JSON line
   // Called about every 200 ms from the calling thread with (calls done, calls failed).
   std::function<void(uint64_t, uint64_t)> progress;
