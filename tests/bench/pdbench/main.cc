@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/bench/pdbench/commands.h"
 #include "tests/bench/pdbench/ghz_config.h"
 
@@ -156,6 +157,10 @@ int Verify() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built with Mutex deadlock detection on: every lock of every absl::Mutex,
+  // gRPC's included, updates a global lock-order graph. A load generator pays that per call
+  // (measured at 4 x 64 GetStats in flight: 35.5 -> 29 us of client CPU per call).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string mode = args.size() > 1 ? args[1] : "";
