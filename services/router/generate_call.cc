@@ -93,8 +93,9 @@ absl::Time GenerateCall::DeadlineIn(absl::Duration timeout) const {
 }
 
 std::optional<GenerateCall::Launch> GenerateCall::BeginLaunch(
-    const char* role, InstancePool& pool, const std::vector<size_t>& avoid,
-    absl::FunctionRef<void(size_t instance)> on_picked) {
+    Phase phase, absl::FunctionRef<void(size_t instance)> on_picked) {
+  const bool prefill = phase == Phase::kPrefill;
+  InstancePool& pool = prefill ? *env_->prefill_pool : *env_->decode_pool;
   Launch launch{};
   absl::Status error;
   {
@@ -102,8 +103,10 @@ std::optional<GenerateCall::Launch> GenerateCall::BeginLaunch(
     if (finished_) return std::nullopt;
     if (cancelled_) {
       error = absl::CancelledError("the client cancelled the call");
-    } else if (absl::StatusOr<size_t> picked = pool.Acquire(avoid); !picked.ok()) {
-      error = common::Annotate(picked.status(), role);
+    } else if (absl::StatusOr<size_t> picked =
+                   pool.Acquire(prefill ? prefill_tried_ : decode_failed_);
+               !picked.ok()) {
+      error = common::Annotate(picked.status(), prefill ? "prefill" : "decode");
     } else {
       launch.instance = *picked;
       on_picked(launch.instance);
@@ -120,11 +123,10 @@ std::optional<GenerateCall::Launch> GenerateCall::BeginLaunch(
 void GenerateCall::StartPrefill() {
   PrefillRequest request;
   const std::optional<Launch> launch =
-      BeginLaunch("prefill", *env_->prefill_pool, prefill_tried_,
-                  [&](size_t instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                    request = state_.NextPrefillRequest();
-                    prefill_tried_.push_back(instance);
-                  });
+      BeginLaunch(Phase::kPrefill, [&](size_t instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        request = state_.NextPrefillRequest();
+        prefill_tried_.push_back(instance);
+      });
   if (!launch.has_value()) return;
   std::shared_ptr<GenerateCall> self = shared_from_this();
   Attach(launch->id,
@@ -200,10 +202,9 @@ void GenerateCall::OnPrefillDone(uint64_t id, size_t instance,
 void GenerateCall::StartDecode() {
   DecodeRequest request;
   const std::optional<Launch> launch =
-      BeginLaunch("decode", *env_->decode_pool, decode_failed_,
-                  [&](size_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                    request = state_.NextDecodeRequest();
-                  });
+      BeginLaunch(Phase::kDecode, [&](size_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        request = state_.NextDecodeRequest();
+      });
   if (!launch.has_value()) return;
   std::shared_ptr<GenerateCall> self = shared_from_this();
   DecodeCallbacks callbacks;

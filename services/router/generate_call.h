@@ -69,12 +69,13 @@ class GenerateCall : public std::enable_shared_from_this<GenerateCall> {
     size_t instance;
     uint64_t id;
   };
-  // Acquires a member of `pool` other than those in `avoid` and begins a downstream call,
-  // running `on_picked(instance)` under the lock (to build the request). Returns nullopt when
-  // there is nothing to start: the call has finished, or it is now completed with the error
-  // (cancelled by the client, or no member available; `role` names the pool).
-  std::optional<Launch> BeginLaunch(const char* role, InstancePool& pool,
-                                    const std::vector<size_t>& avoid,
+  enum class Phase { kPrefill, kDecode };
+  // Acquires a member of the phase's pool (prefill: one not yet tried in this prefill phase;
+  // decode: one that has not failed this call) and begins a downstream call, running
+  // `on_picked(instance)` under the lock (to build the request). Returns nullopt when there is
+  // nothing to start: the call has finished, or it is now completed with the error (cancelled
+  // by the client, or no member available).
+  std::optional<Launch> BeginLaunch(Phase phase,
                                     absl::FunctionRef<void(size_t instance)> on_picked)
       ABSL_LOCKS_EXCLUDED(mu_);
   void StartPrefill() ABSL_LOCKS_EXCLUDED(mu_);

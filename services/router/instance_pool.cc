@@ -16,7 +16,7 @@ absl::StatusOr<size_t> InstancePool::Acquire(absl::Span<const size_t> exclude) {
   const size_t n = members_.size();
   if (n == 0) return absl::UnavailableError("pool: no members configured");
   // Rank: 0 healthy and allowed, 1 unhealthy and allowed, 2 healthy excluded, 3 the rest.
-  auto rank = [&](size_t i) {
+  auto rank = [&](size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const bool excluded = std::find(exclude.begin(), exclude.end(), i) != exclude.end();
     return (excluded ? 2 : 0) + (members_[i].healthy ? 0 : 1);
   };
