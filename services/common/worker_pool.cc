@@ -19,16 +19,16 @@ namespace {
 
 // Debian's Abseil is not built for ThreadSanitizer, so TSan cannot see the ordering absl::Mutex
 // gives; these mark it on the mutex's address (no-ops in other builds).
-void TsanRelease(absl::Mutex* mu) {
+void TsanRelease(const absl::Mutex* mu) {
 #ifdef PDSERVE_POOL_TSAN
-  __tsan_release(mu);
+  __tsan_release(const_cast<absl::Mutex*>(mu));
 #else
   (void)mu;
 #endif
 }
-void TsanAcquire(absl::Mutex* mu) {
+void TsanAcquire(const absl::Mutex* mu) {
 #ifdef PDSERVE_POOL_TSAN
-  __tsan_acquire(mu);
+  __tsan_acquire(const_cast<absl::Mutex*>(mu));
 #else
   (void)mu;
 #endif
@@ -60,7 +60,10 @@ void WorkerPool::Submit(std::function<void()> work) {
 
 size_t WorkerPool::QueueLength() const {
   absl::MutexLock lock(&mu_);
-  return queue_.size();
+  TsanAcquire(&mu_);
+  const size_t length = queue_.size();
+  TsanRelease(&mu_);
+  return length;
 }
 
 void WorkerPool::Run() {
@@ -74,9 +77,13 @@ void WorkerPool::Run() {
           },
           this));
       TsanAcquire(&mu_);
-      if (queue_.empty()) return;  // stopping and drained
+      if (queue_.empty()) {  // stopping and drained
+        TsanRelease(&mu_);
+        return;
+      }
       work = std::move(queue_.front());
       queue_.pop_front();
+      TsanRelease(&mu_);
     }
     work();
   }
