@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sanitizer runs of the concurrent tests, built with clang++ in their own build directory:
+#   address   AddressSanitizer + UndefinedBehaviorSanitizer (build-asan): the cache manager's
+#             stress and service tests (in-process server plus the sanitized kv_cache_manager
+#             binary), services/common's worker pool, and the integration tests that run
+#             sanitized prefill, decode and router processes (continuous batching, the router's
+#             failover, cancellation and deadlines). A report in a server process makes it
+#             exit, which fails the test that started it.
+#   thread    ThreadSanitizer plus clang's -Wthread-safety check of the lock annotations
+#             (build-tsan), on the code whose locks tell TSan about themselves: the cache
+#             manager (cache_manager/mutex_lock.h) and the worker pool. Debian's Abseil and gRPC
+#             are not instrumented, so TSan cannot see the ordering an absl::Mutex, an
+#             absl::Notification or a gRPC reactor gives; the servers' other locks would need
+#             the same annotation before their processes can run under TSan without false
+#             reports. -Wthread-safety still checks every annotated lock in every target built.
+# Usage: tests/sanitize.sh address|thread [extra ctest args]
+# Environment: BUILD_DIR (default build-asan / build-tsan), JOBS (default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE="${1:-}"
+shift || true
+case "$MODE" in
+  address) SANITIZE=address,undefined; DEFAULT_DIR=build-asan; EXTRA_FLAGS="" ;;
+  thread) SANITIZE=thread; DEFAULT_DIR=build-tsan; EXTRA_FLAGS="-Wthread-safety" ;;
+  *) echo "usage: tests/sanitize.sh address|thread [ctest args]" >&2; exit 2 ;;
+esac
+
+deploy/install_deps.sh
+if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+fi
+
+BUILD_DIR="${BUILD_DIR:-$DEFAULT_DIR}"
+mkdir -p "$BUILD_DIR"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DPDSERVE_SANITIZE="$SANITIZE" -DCMAKE_CXX_FLAGS="$EXTRA_FLAGS" >"$BUILD_DIR/configure.log" 2>&1 \
+  || { cat "$BUILD_DIR/configure.log"; exit 1; }
+TARGETS=(kv_cache_stress_test kv_cache_service_test kv_cache_manager pdserve_common_test)
+TESTS='StressTest|KvCacheService[A-Za-z]*Test|KvCacheManagerBinaryTest|WorkerPoolTest'
+if [ "$MODE" = address ]; then
+  TARGETS+=(prefill_server decode_server router_server disaggregated_test kv_fetch_mode_test
+            router_e2e_test router_control_test)
+  TESTS+='|DisaggregatedTest|Modes/KvFetchModeTest|RouterE2eTest|RouterControlTest'
+else
+  # Compiled for the -Wthread-safety check of their locks; not run (see above).
+  TARGETS+=(prefill_server decode_server router_server)
+fi
+cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target "${TARGETS[@]}"
+
+# Debian's gRPC, protobuf and Abseil are not instrumented: tests/tsan.supp silences reports
+# whose racing accesses are both inside them.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 ${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+cd "$BUILD_DIR"
+ctest --output-on-failure --timeout 900 -R "^($TESTS)\." "$@"
