@@ -44,6 +44,7 @@ absl::StatusOr<PendingWrite> KvCacheManager::StartWriteLocked(Sequence* seq,
   write.end = expected_offset + num_tokens;
   write.first_block = expected_offset / bs;
   write.has_tail = expected_offset % bs != 0;
+  write.hashed_end = expected_offset;
   if (write.has_tail) write.targets.push_back(seq->blocks.back());
   const uint64_t new_blocks = CeilDiv(write.end, bs) - CeilDiv(expected_offset, bs);
   absl::Status s = pool_.Allocate(
@@ -244,9 +245,10 @@ absl::StatusOr<std::vector<AppendResult>> KvCacheManager::AppendBatch(
   for (size_t i = 0; i < items.size(); ++i) {
     if (!started[i]) continue;
     const PendingWrite& w = writes[i];
+    const absl::Span<const std::byte> data[] = {items[i].data};
     internal::CopyIntoTargets(writes[i], w.begin, w.end - w.begin, 0, w.ns->layout.num_layers,
-                              items[i].data);
-    internal::ComputeChecksums(writes[i]);
+                              data);
+    internal::FinishChecksums(writes[i]);
   }
   {  // Phase 3: publish.
     Garbage garbage;

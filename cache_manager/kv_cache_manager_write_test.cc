@@ -1,4 +1,5 @@
 // Tests of KvCacheManager's write paths: WriteSession (prefill) and AppendBatch (decode).
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "cache_manager/kv_cache_manager.h"
@@ -107,6 +108,49 @@ TEST_F(KvCacheManagerWriteTest, BeginWriteChecksOffsetRangeAndWriterGuard) {
   absl::Status second = manager_->BeginWrite(id, 0, 8).status();
   EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(second.message(), HasSubstr("another writer"));
+}
+
+// Cuts `bytes` into pieces of 1, 2, 3, ... bytes with an empty piece after each, as a message
+// received in many buffers.
+std::vector<absl::Span<const std::byte>> CutIntoPieces(absl::Span<const std::byte> bytes) {
+  std::vector<absl::Span<const std::byte>> pieces;
+  for (size_t at = 0, n = 1; at < bytes.size(); at += n, ++n) {
+    pieces.push_back(bytes.subspan(at, n));
+    pieces.push_back(bytes.subspan(at, 0));
+  }
+  return pieces;
+}
+
+TEST_F(KvCacheManagerWriteTest, SlabsInManyPiecesAreStoredAndChecksummed) {
+  const std::vector<int32_t> prompt = Tokens(15);
+  const std::string id = Create(prompt);
+  ASSERT_TRUE(WriteRange(id, prompt, 0, 2).ok());  // a committed partial tail
+  const std::vector<std::byte> full = testing::KvPattern(prompt, 0, 15, kTokenBytes);
+  absl::StatusOr<std::unique_ptr<WriteSession>> w = manager_->BeginWrite(id, 2, 13);
+  ASSERT_TRUE(w.ok()) << w.status();
+  // Tokens [2, 9) with every layer, then layer 1 of [9, 15) before layer 0 of it.
+  const std::vector<std::byte> all = testing::SliceLayers(full, kLayout, 0, 2, 7, 0, 2);
+  const std::vector<std::byte> layer1 = testing::SliceLayers(full, kLayout, 0, 9, 6, 1, 1);
+  const std::vector<std::byte> layer0 = testing::SliceLayers(full, kLayout, 0, 9, 6, 0, 1);
+  const auto all_pieces = CutIntoPieces(all);
+  const auto layer1_pieces = CutIntoPieces(layer1);
+  const auto layer0_pieces = CutIntoPieces(layer0);
+  ASSERT_GT(all_pieces.size(), 40u);
+  // A piece short: rejected with the byte count, the session unchanged.
+  const absl::Span<const absl::Span<const std::byte>> short_pieces =
+      absl::MakeConstSpan(all_pieces).subspan(0, all_pieces.size() - 2);
+  absl::Status bad = (*w)->Write(KvSlab{2, 7, 0, 2, SlabBytes::Pieces(short_pieces)});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  const size_t short_size = all.size() - all_pieces[all_pieces.size() - 2].size();
+  EXPECT_THAT(bad.message(), HasSubstr(absl::StrCat("slab.data is ", short_size, " bytes")));
+  ASSERT_TRUE((*w)->Write(KvSlab{2, 7, 0, 2, SlabBytes::Pieces(all_pieces)}).ok());
+  ASSERT_TRUE((*w)->Write(KvSlab{9, 6, 1, 1, SlabBytes::Pieces(layer1_pieces)}).ok());
+  ASSERT_TRUE((*w)->Write(KvSlab{9, 6, 0, 1, SlabBytes::Pieces(layer0_pieces)}).ok());
+  absl::StatusOr<uint64_t> length = (*w)->Commit();
+  ASSERT_TRUE(length.ok()) << length.status();
+  EXPECT_EQ(*length, 15u);
+  EXPECT_EQ((*w)->bytes_written(), 13 * kTokenBytes);
+  EXPECT_EQ(*ReadBytes(id), full);  // ReadBytes checks every block's checksum
 }
 
 TEST_F(KvCacheManagerWriteTest, AbandonedWriteLeavesNothingBehind) {

@@ -1,6 +1,7 @@
 // WriteSession: slab validation and copying for one uncommitted write.
 #include "cache_manager/write_session.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -50,10 +51,13 @@ absl::Status WriteSession::Write(const KvSlab& slab) {
         slab.num_layers, " layers x ", layout.LayerBytes(), " bytes = ", want));
   }
   internal::CopyIntoTargets(write_, slab.first_token, slab.num_tokens, slab.layer_begin,
-                            slab.num_layers, slab.data);
+                            slab.num_layers, slab.data.pieces());
   for (uint32_t l = slab.layer_begin; l < slab.layer_begin + slab.num_layers; ++l) {
     next_token_[l] += slab.num_tokens;
   }
+  // Tokens whose every layer is now written are hashed while some of them are still in cache
+  // (a slab of all layers was hashed during its copy already).
+  internal::HashUpTo(write_, *std::min_element(next_token_.begin(), next_token_.end()));
   return absl::OkStatus();
 }
 
@@ -66,7 +70,7 @@ absl::StatusOr<uint64_t> WriteSession::Commit() {
           next_token_[l], ") of [", write_.begin, ", ", write_.end, ")"));
     }
   }
-  internal::ComputeChecksums(write_);
+  internal::FinishChecksums(write_);
   finished_ = true;
   return manager_->FinishWrite(write_);
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -15,15 +16,45 @@ namespace pdserve::cache_manager {
 
 class KvCacheManager;
 
+// A slab's payload: one contiguous span, or the concatenation of several pieces (a message
+// received in several buffers is copied straight from them). Not owned; cheap to copy.
+class SlabBytes {
+ public:
+  SlabBytes() = default;
+  // From anything that converts to absl::Span<const std::byte> (a span, a vector of bytes).
+  template <typename Bytes, typename = std::enable_if_t<
+                                std::is_convertible_v<const Bytes&, absl::Span<const std::byte>>>>
+  SlabBytes(const Bytes& bytes) : one_(bytes) {}  // NOLINT: implicit, as Span's
+  static SlabBytes Pieces(absl::Span<const absl::Span<const std::byte>> pieces) {
+    SlabBytes b;
+    b.many_ = pieces;
+    return b;
+  }
+
+  // In order, they are the payload. Valid while this object lives.
+  absl::Span<const absl::Span<const std::byte>> pieces() const {
+    return many_.empty() ? absl::MakeConstSpan(&one_, 1) : many_;
+  }
+  uint64_t size() const {
+    uint64_t n = 0;
+    for (absl::Span<const std::byte> piece : pieces()) n += piece.size();
+    return n;
+  }
+
+ private:
+  absl::Span<const std::byte> one_;
+  absl::Span<const absl::Span<const std::byte>> many_;
+};
+
 // A slab of K/V for a token range and a layer range. `data` is laid out
 // [token][layer in [layer_begin, layer_begin + num_layers)][kv][kv_head][head_dim] and is
-// exactly num_tokens * num_layers * LayerBytes() long. Not owned.
+// exactly num_tokens * num_layers * LayerBytes() long.
 struct KvSlab {
   uint64_t first_token = 0;  // absolute position in the sequence
   uint64_t num_tokens = 0;
   uint32_t layer_begin = 0;
   uint32_t num_layers = 0;
-  absl::Span<const std::byte> data;
+  SlabBytes data;
 };
 
 // Created by KvCacheManager::BeginWrite() for tokens [begin_token(), end_token()). The session
@@ -47,7 +78,8 @@ class WriteSession {
   // wrong size; the session is unchanged then. FAILED_PRECONDITION after Commit().
   absl::Status Write(const KvSlab& slab);
 
-  // Publishes the range: checksums the touched blocks (outside the lock), then extends the
+  // Publishes the range: completes the touched blocks' checksums (outside the lock; the bytes
+  // were hashed as every layer of them arrived), then extends the
   // sequence's committed length to end_token() and seals full blocks into the prefix index.
   // Returns the new committed length. FAILED_PRECONDITION (session still usable) if a layer
   // does not cover the whole range; NOT_FOUND if the sequence was released meanwhile (the
