@@ -4,7 +4,7 @@
 #define PDSERVE_CACHE_MANAGER_KV_CACHE_SERVICE_H_
 
 #include "cache_manager/kv_cache_manager.h"
-// The generated WithRawCallbackMethod_ReadKv hides the typed ReadKv overload by design; clang's
+// The generated WithRawCallbackMethod_* hide the typed overloads by design; clang's
 // -Woverloaded-virtual would flag that inside generated code.
 #if defined(__clang__)
 #pragma clang diagnostic push
@@ -44,12 +44,14 @@ struct KvCacheRpcMetrics {
 // Thread-safe. Every method runs in gRPC's callback reactions: each does bounded work (metadata
 // under the core's lock, or one copy of at most one message's payload) and never waits.
 //
-// ReadKv is a raw method: its responses are framed by hand (kv_cache_service_streams.cc) so that
-// block bytes go to the transport straight from the snapshot's pinned memory, with no copy into
-// a message; the wire format is exactly ReadKvResponse's.
+// The bulk methods are raw (kv_cache_service_streams.cc), so K/V bytes are never copied into a
+// protobuf message; the wire formats are exactly the messages'. ReadKv frames its responses by
+// hand: block bytes go to the transport straight from the snapshot's pinned memory. WriteKv
+// parses slab messages by hand: their data is copied from gRPC's slices straight into blocks.
 class KvCacheService final
-    : public pdserve::kvcache::v1::KvCache::WithRawCallbackMethod_ReadKv<
-          pdserve::kvcache::v1::KvCache::CallbackService> {
+    : public pdserve::kvcache::v1::KvCache::WithRawCallbackMethod_WriteKv<
+          pdserve::kvcache::v1::KvCache::WithRawCallbackMethod_ReadKv<
+              pdserve::kvcache::v1::KvCache::CallbackService>> {
  public:
   explicit KvCacheService(const KvCacheServiceOptions& options);
 
@@ -57,9 +59,9 @@ class KvCacheService final
       grpc::CallbackServerContext* context,
       const pdserve::kvcache::v1::CreateSequenceRequest* request,
       pdserve::kvcache::v1::CreateSequenceResponse* response) override;
-  grpc::ServerReadReactor<pdserve::kvcache::v1::WriteKvRequest>* WriteKv(
-      grpc::CallbackServerContext* context,
-      pdserve::kvcache::v1::WriteKvResponse* response) override;
+  // Each request a serialized WriteKvRequest; `response` a serialized WriteKvResponse.
+  grpc::ServerReadReactor<grpc::ByteBuffer>* WriteKv(grpc::CallbackServerContext* context,
+                                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* AppendKv(grpc::CallbackServerContext* context,
                                      const pdserve::kvcache::v1::AppendKvRequest* request,
                                      pdserve::kvcache::v1::AppendKvResponse* response) override;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cache_manager/kv_cache_service.h"
+#include "cache_manager/slab_request_parser.h"
 
 namespace pdserve::cache_manager {
 namespace {
@@ -14,10 +16,14 @@ namespace pb = ::pdserve::kvcache::v1;
 
 // One WriteKv stream: a WriteBegin, slabs, a WriteCommit. The core's WriteSession discards
 // everything if the stream ends any other way.
-class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
+//
+// WriteKv is a raw method: a slab message is parsed by hand (ParseSlabRequest) and its data
+// copied by the core straight from gRPC's slices into the blocks; any other message goes
+// through protobuf, so both paths see the same fields and give the same statuses.
+class WriteReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   WriteReactor(KvCacheService* service, grpc::CallbackServerContext* context,
-               pb::WriteKvResponse* response)
+               grpc::ByteBuffer* response)
       : service_(service), context_(context), response_(response), start_(absl::Now()) {
     if (absl::Status auth = service_->options().auth->Check(*context); !auth.ok()) {
       Fail(auth);
@@ -35,6 +41,7 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
       return;
     }
     absl::Status status = Handle();
+    slices_.clear();  // drop gRPC's buffers now, not at the next message
     if (!status.ok()) {
       session_.reset();
       Fail(status);
@@ -53,12 +60,27 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
 
  private:
   absl::Status Handle() {
-    switch (request_.kind_case()) {
+    if (request_.Dump(&slices_).ok()) {
+      pieces_.clear();
+      for (const grpc::Slice& slice : slices_) {
+        pieces_.push_back(absl::MakeConstSpan(reinterpret_cast<const std::byte*>(slice.begin()),
+                                              slice.size()));
+      }
+      if (internal::ParseSlabRequest(pieces_, &slab_)) {
+        return WriteSlab(KvSlab{slab_.first_token, slab_.num_tokens, slab_.layer_begin,
+                                slab_.num_layers, SlabBytes::Pieces(slab_.data)});
+      }
+    }
+    pb::WriteKvRequest request;
+    if (!grpc::SerializationTraits<pb::WriteKvRequest>::Deserialize(&request_, &request).ok()) {
+      return absl::InvalidArgumentError("WriteKvRequest: not a valid serialized message");
+    }
+    switch (request.kind_case()) {
       case pb::WriteKvRequest::kBegin: {
         if (session_ != nullptr) {
           return absl::InvalidArgumentError("begin: a stream carries exactly one WriteBegin");
         }
-        const pb::WriteBegin& begin = request_.begin();
+        const pb::WriteBegin& begin = request.begin();
         absl::StatusOr<std::unique_ptr<WriteSession>> session =
             service_->options().manager->BeginWrite(begin.sequence_id(), begin.expected_offset(),
                                                     begin.num_tokens());
@@ -67,11 +89,8 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
         return absl::OkStatus();
       }
       case pb::WriteKvRequest::kSlab: {
-        if (session_ == nullptr) {
-          return absl::InvalidArgumentError("slab: sent before the WriteBegin message");
-        }
-        const pb::KvSlab& slab = request_.slab();
-        return session_->Write(KvSlab{
+        const pb::KvSlab& slab = request.slab();
+        return WriteSlab(KvSlab{
             slab.first_token(), slab.num_tokens(), slab.layer_begin(), slab.num_layers(),
             absl::MakeConstSpan(reinterpret_cast<const std::byte*>(slab.data().data()),
                                 slab.data().size())});
@@ -82,15 +101,29 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
         }
         absl::StatusOr<uint64_t> length = session_->Commit();
         if (!length.ok()) return length.status();
-        response_->set_num_tokens(*length);
-        response_->set_bytes_written(session_->bytes_written());
+        pb::WriteKvResponse response;
+        response.set_num_tokens(*length);
+        response.set_bytes_written(session_->bytes_written());
         session_.reset();
+        bool own_buffer;
+        if (!grpc::SerializationTraits<pb::WriteKvResponse>::Serialize(response, response_,
+                                                                       &own_buffer)
+                 .ok()) {
+          return absl::InternalError("WriteKvResponse: could not serialize");
+        }
         done_ = true;
         return absl::OkStatus();
       }
       default:
         return absl::InvalidArgumentError("WriteKvRequest: none of begin, slab, commit is set");
     }
+  }
+
+  absl::Status WriteSlab(const KvSlab& slab) {
+    if (session_ == nullptr) {
+      return absl::InvalidArgumentError("slab: sent before the WriteBegin message");
+    }
+    return session_->Write(slab);
   }
 
   void Fail(const absl::Status& status) {
@@ -101,11 +134,15 @@ class WriteReactor final : public grpc::ServerReadReactor<pb::WriteKvRequest> {
 
   KvCacheService* const service_;
   grpc::CallbackServerContext* const context_;
-  pb::WriteKvResponse* const response_;
+  grpc::ByteBuffer* const response_;  // a serialized WriteKvResponse
   const absl::Time start_;
-  pb::WriteKvRequest request_;
+  grpc::ByteBuffer request_;  // a serialized WriteKvRequest
   std::unique_ptr<WriteSession> session_;
   bool done_ = false;
+  // Scratch of one message, kept to reuse their memory.
+  std::vector<grpc::Slice> slices_;  // request_'s slices, referenced while its slab is copied
+  std::vector<absl::Span<const std::byte>> pieces_;  // the same, as bytes
+  internal::WireSlab slab_;
 };
 
 // Appends `v` as a protobuf varint.
@@ -233,8 +270,8 @@ class ReadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-grpc::ServerReadReactor<pb::WriteKvRequest>* KvCacheService::WriteKv(
-    grpc::CallbackServerContext* context, pb::WriteKvResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* KvCacheService::WriteKv(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
   return new WriteReactor(this, context, response);
 }
 

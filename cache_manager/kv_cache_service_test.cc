@@ -277,6 +277,99 @@ TEST_F(KvCacheServiceTest, WriteRejectsBadSlabsAndLeavesTheSequenceUnchanged) {
   EXPECT_TRUE(client_->Read(id, 0).data == Kv(tokens, 0, 8));
 }
 
+// Hand-encoded protobuf for the raw WriteKv path's tests.
+std::string Varint(uint64_t v) {
+  std::string out;
+  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+std::string VarintField(int field, uint64_t v) { return Varint(uint64_t(field) << 3) + Varint(v); }
+std::string BytesField(int field, const std::string& bytes) {
+  return Varint((uint64_t(field) << 3) | 2) + Varint(bytes.size()) + bytes;
+}
+// A WriteKvRequest whose slab field holds `slab_fields` as they are.
+std::string SlabMessage(const std::string& slab_fields) { return BytesField(2, slab_fields); }
+
+// WriteKv parses slab messages by hand; whatever a message holds, the result must be what
+// protobuf's parse of it gives (the typed path before), and a message protobuf rejects is
+// INVALID_ARGUMENT.
+TEST_F(KvCacheServiceTest, RawWriteKvParsesMessagesAsProtobufDoes) {
+  const std::vector<int32_t> tokens = Tokens(4, 100);
+  const std::string kv = Kv(tokens, 0, 4);
+  const std::string commit = Commit().SerializeAsString();
+  const std::string good_fields =
+      VarintField(2, 4) + VarintField(4, 2) + BytesField(5, kv);  // first_token, layer 0 omitted
+  auto begin_for = [](const std::string& id) { return Begin(id, 0, 4).SerializeAsString(); };
+
+  const std::string id = client_->CreateId(tokens);
+  struct Case {
+    std::string slab_message;
+    grpc::StatusCode code;
+    std::string substring;
+  };
+  const std::vector<Case> failing = {
+      // Malformed or truncated: protobuf rejects them.
+      {SlabMessage(good_fields).substr(0, 40), grpc::INVALID_ARGUMENT,
+       "WriteKvRequest: not a valid serialized message"},
+      {std::string("\xff\xff\xff", 3), grpc::INVALID_ARGUMENT, "not a valid serialized message"},
+      {SlabMessage(VarintField(2, 4) + Varint((5 << 3) | 2) + Varint(kv.size() + 1) + kv),
+       grpc::INVALID_ARGUMENT, "not a valid serialized message"},
+      // A field of the wrong wire type is an unknown field to protobuf: num_tokens stays 0.
+      {SlabMessage(BytesField(2, "x") + VarintField(4, 2) + BytesField(5, kv)),
+       grpc::INVALID_ARGUMENT, "slab.num_tokens is 0"},
+      // data as a varint: no data.
+      {SlabMessage(VarintField(2, 4) + VarintField(4, 2) + VarintField(5, 7)),
+       grpc::INVALID_ARGUMENT, "slab.data is 0 bytes; want 4 tokens x 2 layers"},
+      // An empty slab field is a slab with every field 0.
+      {SlabMessage(""), grpc::INVALID_ARGUMENT, "slab.num_tokens is 0"},
+      // A slab, then a commit field in the same message: the oneof keeps the last.
+      {SlabMessage(good_fields) + BytesField(3, ""), grpc::FAILED_PRECONDITION,
+       "commit before layer 0 covered the write"},
+  };
+  for (size_t i = 0; i < failing.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("case ", i, ": ", failing[i].substring));
+    EXPECT_THAT(client_->WriteBytes({begin_for(id), failing[i].slab_message, commit}),
+                IsStatus(failing[i].code, failing[i].substring));
+    EXPECT_EQ(client_->Length(id), 0u);
+    EXPECT_EQ(BlocksPartial(), 1u);  // the witness's tail
+  }
+  // A malformed message before any begin.
+  EXPECT_THAT(client_->WriteBytes({std::string("\x0a\x09", 2)}),
+              IsStatus(grpc::INVALID_ARGUMENT, "not a valid serialized message"));
+
+  // Forms the hand parser leaves to protobuf, which accepts them as the same slab.
+  const std::vector<std::string> accepted = {
+      // Two slab fields in one message merge.
+      SlabMessage(VarintField(2, 4) + VarintField(4, 2)) + SlabMessage(BytesField(5, kv)),
+      // A repeated field: the last one wins.
+      SlabMessage(VarintField(2, 9) + BytesField(5, "short") + good_fields),
+      // An unknown field is skipped.
+      SlabMessage(good_fields + BytesField(9, "future")),
+      // A uint32 sent with more than 32 bits is truncated: 2^32 + 4 tokens is 4.
+      SlabMessage(VarintField(2, (uint64_t{1} << 32) + 4) + VarintField(4, 2) +
+                  BytesField(5, kv)),
+      // Explicit zeros, fields out of order.
+      SlabMessage(BytesField(5, kv) + VarintField(4, 2) + VarintField(3, 0) + VarintField(1, 0) +
+                  VarintField(2, 4)),
+      // The plain form the parser takes itself.
+      SlabMessage(good_fields),
+  };
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("accepted case ", i));
+    const std::string fresh = client_->CreateId(Tokens(4, 1000 + 10 * static_cast<int>(i)));
+    // Every sequence gets the same bytes `kv`; a read returns them with valid checksums.
+    pb::WriteKvResponse response;
+    ASSERT_TRUE(client_->WriteBytes({begin_for(fresh), accepted[i], commit}, &response).ok());
+    EXPECT_EQ(response.num_tokens(), 4u);
+    EXPECT_EQ(response.bytes_written(), kv.size());
+    ReadResult read = client_->Read(fresh, 0);
+    ASSERT_TRUE(read.status.ok());
+    EXPECT_TRUE(read.data == kv);
+    ASSERT_TRUE(client_->Release(fresh).ok());
+  }
+}
+
 TEST_F(KvCacheServiceTest, SecondWriterIsFailedPreconditionWhileTheFirstIsOpen) {
   const std::vector<int32_t> tokens = Tokens(4, 100);
   const std::string id = client_->CreateId(tokens);

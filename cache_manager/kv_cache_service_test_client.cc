@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include "xxhash.h"
 
 namespace pdserve::cache_manager::service_testing {
@@ -30,6 +32,47 @@ grpc::Status Client::Write(const std::vector<pb::WriteKvRequest>& messages,
     for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
       trailers->emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
     }
+  }
+  return status;
+}
+
+grpc::Status Client::WriteBytes(const std::vector<std::string>& messages,
+                                pb::WriteKvResponse* out) {
+  // A generic call on a completion queue: the typed stub only sends valid messages. One
+  // operation is in flight at a time, so each Next() returns the one just started.
+  grpc::GenericStub generic(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  Prepare(&context);
+  auto wait = [&cq] {
+    void* tag;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    return ok;
+  };
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      generic.PrepareCall(&context, "/pdserve.kvcache.v1.KvCache/WriteKv", &cq);
+  call->StartCall(nullptr);
+  bool ok = wait();
+  for (size_t i = 0; ok && i < messages.size(); ++i) {
+    grpc::Slice slice(messages[i]);
+    call->Write(grpc::ByteBuffer(&slice, 1), nullptr);
+    ok = wait();
+  }
+  call->WritesDone(nullptr);
+  wait();
+  grpc::ByteBuffer reply;
+  call->Read(&reply, nullptr);
+  const bool got_reply = wait();
+  grpc::Status status;
+  call->Finish(&status, nullptr);
+  wait();
+  if (got_reply && out != nullptr) {
+    EXPECT_TRUE(grpc::SerializationTraits<pb::WriteKvResponse>::Deserialize(&reply, out).ok());
+  }
+  cq.Shutdown();
+  void* tag;
+  while (cq.Next(&tag, &ok)) {
   }
   return status;
 }

@@ -83,8 +83,8 @@ class Client {
   // `part_bytes`: the server's ReadKv part size, checked on every part.
   explicit Client(const std::string& address, std::string token = "",
                   size_t part_bytes = size_t{1} << 20)
-      : stub_(::pdserve::kvcache::v1::KvCache::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
+      : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        stub_(::pdserve::kvcache::v1::KvCache::NewStub(channel_)),
         token_(std::move(token)),
         part_bytes_(part_bytes) {}
 
@@ -120,6 +120,11 @@ class Client {
   grpc::Status Write(const std::vector<::pdserve::kvcache::v1::WriteKvRequest>& messages,
                      ::pdserve::kvcache::v1::WriteKvResponse* out = nullptr,
                      std::multimap<std::string, std::string>* trailers = nullptr);
+
+  // As Write(), with each message given as its serialized bytes (which need not be a valid
+  // WriteKvRequest), each sent as one slice.
+  grpc::Status WriteBytes(const std::vector<std::string>& messages,
+                          ::pdserve::kvcache::v1::WriteKvResponse* out = nullptr);
 
   // Writes all layers of tokens [begin, end) of `tokens` in one slab and commits.
   grpc::Status WriteRange(const std::string& id, const std::vector<int32_t>& tokens, uint64_t begin,
@@ -183,6 +188,7 @@ class Client {
   ::pdserve::kvcache::v1::KvCache::Stub* stub() { return stub_.get(); }
 
  private:
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::pdserve::kvcache::v1::KvCache::Stub> stub_;
   std::string token_;
   size_t part_bytes_;
