@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cstring>
 
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t by value
+// Inlined, so the hash is compiled for this machine (AVX2 under -march=native) rather than
+// the shared library's baseline SSE2 build; the values are the same.
+#define XXH_INLINE_ALL
 #include "xxhash.h"
 
 namespace pdserve::cache_manager::internal {
