@@ -65,7 +65,7 @@ class GrpcKvCacheClient : public KvCacheClient {
     internal::PromptWriterOptions options{sequence_id, layout, first_token, num_tokens,
                                           options_.max_slab_bytes};
     return std::unique_ptr<PromptWriter>(
-        new internal::GrpcPromptWriter(stub_.get(), std::move(context), options));
+        new internal::GrpcPromptWriter(channel_, std::move(context), options));
   }
 
   absl::StatusOr<std::vector<absl::Status>> Append(

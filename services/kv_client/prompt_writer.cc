@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+
+#include <grpc/slice.h>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/grpc_status.h"
@@ -11,16 +14,35 @@ namespace pdserve::kvclient::internal {
 
 namespace pb = ::pdserve::kvcache::v1;
 
-GrpcPromptWriter::GrpcPromptWriter(pb::KvCache::Stub* stub,
+namespace {
+
+// Appends a length-delimited field's tag and `length` as protobuf varints.
+void AppendTagAndLength(int field, uint64_t length, std::string* out) {
+  for (uint64_t v : {(static_cast<uint64_t>(field) << 3) | 2, length}) {
+    for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    out->push_back(static_cast<char>(v));
+  }
+}
+
+grpc::ByteBuffer Serialized(const pb::WriteKvRequest& request) {
+  grpc::Slice slice(request.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+GrpcPromptWriter::GrpcPromptWriter(const std::shared_ptr<grpc::Channel>& channel,
                                    std::unique_ptr<grpc::ClientContext> context,
                                    const PromptWriterOptions& options)
     : options_(options), context_(std::move(context)) {
-  stream_ = stub->WriteKv(context_.get(), &response_);
+  grpc::GenericStub generic(channel);
+  call_ = generic.PrepareCall(context_.get(), "/pdserve.kvcache.v1.KvCache/WriteKv", &cq_);
+  call_->StartCall(nullptr);
   pb::WriteKvRequest begin;
   begin.mutable_begin()->set_sequence_id(options_.sequence_id);
   begin.mutable_begin()->set_expected_offset(options_.first_token);
   begin.mutable_begin()->set_num_tokens(options_.num_tokens);
-  if (!stream_->Write(begin)) {
+  if (!Await() || !Send(Serialized(begin))) {
     absl::MutexLock lock(&mu_);
     broken_ = true;
   }
@@ -38,7 +60,27 @@ GrpcPromptWriter::~GrpcPromptWriter() {
   }
   if (!committed_) context_->TryCancel();
   if (sender_.joinable()) sender_.join();
-  if (!committed_) stream_->Finish().ok();
+  if (!finished_) {
+    grpc::Status status;
+    call_->Finish(&status, nullptr);
+    Await();
+  }
+  cq_.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq_.Next(&tag, &ok)) {
+  }
+}
+
+bool GrpcPromptWriter::Await() {
+  void* tag;
+  bool ok = false;
+  return cq_.Next(&tag, &ok) && ok;
+}
+
+bool GrpcPromptWriter::Send(const grpc::ByteBuffer& message) {
+  call_->Write(message, nullptr);
+  return Await();
 }
 
 void GrpcPromptWriter::WriteLayer(int layer, const float* kv) {
@@ -75,23 +117,32 @@ bool GrpcPromptWriter::SendLayer(const Layer& layer) {
       std::max<uint64_t>(1, options_.max_slab_bytes / std::max<size_t>(layer_bytes, 1));
   for (uint64_t t0 = 0; t0 < options_.num_tokens; t0 += tokens_per_slab) {
     uint64_t n = std::min(tokens_per_slab, options_.num_tokens - t0);
-    pb::WriteKvRequest request;
-    pb::KvSlab* slab = request.mutable_slab();
-    slab->set_first_token(options_.first_token + t0);
-    slab->set_num_tokens(static_cast<uint32_t>(n));
-    slab->set_layer_begin(static_cast<uint32_t>(layer.layer));
-    slab->set_num_layers(1);
-    std::string* data = slab->mutable_data();
-    data->resize(n * layer_bytes);
-    char* out = data->data();
+    // A WriteKvRequest with its slab: the fields before the data, then the data itself, in a
+    // buffer of gRPC's that the layer's tokens are gathered into.
+    pb::KvSlab fields;
+    fields.set_first_token(options_.first_token + t0);
+    fields.set_num_tokens(static_cast<uint32_t>(n));
+    fields.set_layer_begin(static_cast<uint32_t>(layer.layer));
+    fields.set_num_layers(1);
+    const size_t data_bytes = n * layer_bytes;
+    std::string data_key;
+    AppendTagAndLength(pb::KvSlab::kDataFieldNumber, data_bytes, &data_key);
+    std::string head;
+    AppendTagAndLength(pb::WriteKvRequest::kSlabFieldNumber,
+                       fields.ByteSizeLong() + data_key.size() + data_bytes, &head);
+    head += fields.SerializeAsString();
+    head += data_key;
+    grpc::Slice data(grpc_slice_malloc(data_bytes), grpc::Slice::STEAL_REF);
+    char* out = reinterpret_cast<char*>(const_cast<uint8_t*>(data.begin()));
     const int64_t token_floats = layout.TokenFloats();
     const int64_t layer_offset = layer.layer * layout.LayerFloats();
     for (uint64_t t = 0; t < n; ++t) {
       std::memcpy(out + t * layer_bytes, layer.kv + (t0 + t) * token_floats + layer_offset,
                   layer_bytes);
     }
-    if (!stream_->Write(request)) return false;
-    bytes_sent_ += n * layer_bytes;
+    grpc::Slice slices[2] = {grpc::Slice(head), std::move(data)};
+    if (!Send(grpc::ByteBuffer(slices, 2))) return false;
+    bytes_sent_ += data_bytes;
   }
   return true;
 }
@@ -111,13 +162,25 @@ absl::StatusOr<uint64_t> GrpcPromptWriter::Commit() {
   if (!broken) {
     pb::WriteKvRequest commit;
     commit.mutable_commit();
-    stream_->Write(commit);
+    Send(Serialized(commit));
   }
-  stream_->WritesDone();
-  grpc::Status status = stream_->Finish();
+  call_->WritesDone(nullptr);
+  Await();
+  grpc::ByteBuffer reply;
+  call_->Read(&reply, nullptr);
+  const bool got_reply = Await();
+  grpc::Status status;
+  call_->Finish(&status, nullptr);
+  Await();
+  finished_ = true;
   if (!status.ok()) return common::Annotate(common::FromGrpcStatus(status), "cache manager WriteKv");
   if (broken) return absl::UnavailableError("cache manager WriteKv: stream broke while sending");
-  return response_.num_tokens();
+  pb::WriteKvResponse response;
+  if (!got_reply ||
+      !grpc::SerializationTraits<pb::WriteKvResponse>::Deserialize(&reply, &response).ok()) {
+    return absl::InternalError("cache manager WriteKv: reply is not a WriteKvResponse");
+  }
+  return response.num_tokens();
 }
 
 }  // namespace pdserve::kvclient::internal

@@ -1,5 +1,7 @@
 // The gRPC implementation of PromptWriter: a client-streaming WriteKv call fed by a background
-// thread, so layer i is on the wire while layer i+1 computes.
+// thread, so layer i is on the wire while layer i+1 computes. Slab messages are framed by hand:
+// a layer's K/V is gathered once, straight into the buffer gRPC sends, rather than into a
+// protobuf message and again into gRPC's buffer by its serializer.
 #ifndef PDSERVE_SERVICES_KV_CLIENT_PROMPT_WRITER_H_
 #define PDSERVE_SERVICES_KV_CLIENT_PROMPT_WRITER_H_
 
@@ -8,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
@@ -29,7 +32,7 @@ struct PromptWriterOptions {
 class GrpcPromptWriter : public PromptWriter {
  public:
   // `context` carries deadline and auth; the stream starts immediately.
-  GrpcPromptWriter(pdserve::kvcache::v1::KvCache::Stub* stub,
+  GrpcPromptWriter(const std::shared_ptr<grpc::Channel>& channel,
                    std::unique_ptr<grpc::ClientContext> context,
                    const PromptWriterOptions& options);
   ~GrpcPromptWriter() override;
@@ -46,11 +49,19 @@ class GrpcPromptWriter : public PromptWriter {
   void SendLoop();
   // Sends one layer as slabs of at most max_slab_bytes. False when the stream broke.
   bool SendLayer(const Layer& layer);
+  // Sends one serialized WriteKvRequest and waits until gRPC has taken it. False when the
+  // stream broke.
+  bool Send(const grpc::ByteBuffer& message);
+  // Waits for the one operation in flight on the call; returns its outcome. Operations never
+  // overlap: the constructor, then the sending thread, then Commit() or the destructor (after
+  // joining it) take turns.
+  bool Await();
 
   const PromptWriterOptions options_;
   std::unique_ptr<grpc::ClientContext> context_;
-  pdserve::kvcache::v1::WriteKvResponse response_;
-  std::unique_ptr<grpc::ClientWriter<pdserve::kvcache::v1::WriteKvRequest>> stream_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;  // WriteKv, as raw bytes
+  bool finished_ = false;  // call_->Finish() ran
   std::atomic<uint64_t> bytes_sent_{0};
 
   absl::Mutex mu_;
