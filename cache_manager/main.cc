@@ -16,7 +16,7 @@
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
-#include "services/common/shutdown_signal.h"
+#include "services/common/server_process.h"
 
 ABSL_FLAG(std::string, capacity, "1GiB", "K/V pool size: bytes, or with KiB/MiB/GiB (or KB/MB/GB)");
 ABSL_FLAG(int, block_size, 16, "tokens per block");
@@ -33,7 +33,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  pdserve::common::BlockShutdownSignals();
+  pdserve::common::SetUpServerProcess();
   absl::SetProgramUsageMessage("kv_cache_manager --capacity=4GiB [--block_size=16]");
   absl::ParseCommandLine(argc, argv);
   using namespace pdserve;  // NOLINT: main only

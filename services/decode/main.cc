@@ -8,7 +8,7 @@
 #include "absl/flags/usage.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
-#include "services/common/shutdown_signal.h"
+#include "services/common/server_process.h"
 #include "services/decode/decode_scheduler.h"
 #include "services/decode/decode_service.h"
 #include "services/model_server/model_server.h"
@@ -29,7 +29,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  pdserve::common::BlockShutdownSignals();
+  pdserve::common::SetUpServerProcess();
   absl::SetProgramUsageMessage(
       "decode_server --model=DIR_OR_NAME --cache_manager=HOST:PORT [--kv_fetch=delta|full]");
   absl::ParseCommandLine(argc, argv);

@@ -9,7 +9,7 @@
 #include "absl/flags/usage.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
-#include "services/common/shutdown_signal.h"
+#include "services/common/server_process.h"
 #include "services/common/worker_pool.h"
 #include "services/model_server/model_server.h"
 #include "services/prefill/prefill_core.h"
@@ -25,7 +25,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  pdserve::common::BlockShutdownSignals();
+  pdserve::common::SetUpServerProcess();
   // Each request allocates K/V and prefix buffers sized by its prompt (up to megabytes). With
   // glibc's adaptive threshold those land in per-thread arenas and resident memory swings with
   // the mix of prompt lengths; a fixed threshold maps them and returns them on free.

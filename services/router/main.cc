@@ -13,7 +13,7 @@
 #include "services/common/metrics.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
-#include "services/common/shutdown_signal.h"
+#include "services/common/server_process.h"
 #include "services/router/grpc_backends.h"
 #include "services/router/health_monitor.h"
 #include "services/router/model_info.h"
@@ -145,7 +145,7 @@ int Main() {
 }  // namespace pdserve::router
 
 int main(int argc, char** argv) {
-  pdserve::common::BlockShutdownSignals();
+  pdserve::common::SetUpServerProcess();
   absl::SetProgramUsageMessage(
       "router_server --prefill=HOST:PORT[,...] --decode=HOST:PORT[,...] "
       "--cache_manager=HOST:PORT [--model=synthetic:tiny]");
