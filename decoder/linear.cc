@@ -164,18 +164,19 @@ void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx,
     for (int64_t g0 = p0; g0 < p1; g0 += kGroup) {
       const int64_t g1 = std::min(p1, g0 + kGroup);
       const int64_t next_end = std::min(p1, g1 + kGroup);
+      // Row blocks after the first run from cache; meanwhile each of their kernel calls pulls
+      // one panel of the next group, so the next group's first block does not wait on DRAM.
+      int64_t next_panel = g1;
       for (int64_t r = r0; r < r1; r += kMaxRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
         const int np = WidePanels(rows);
-        // Row blocks after the first run from cache; meanwhile pull the next group's panels
-        // (one per kernel call) so the next group's first block does not wait on DRAM.
-        int64_t next_panel = r == r0 ? next_end : g1 + (r - r0) / kMaxRows - 1;
         for (int64_t p = g0; p < g1;) {
           const bool wide = p + np <= g1;
           const int step = wide ? np : 1;
           const int64_t col0 = p * kPanel;
           const int cols = static_cast<int>(std::min<int64_t>(step * kPanel, n - col0));
-          const float* next = next_panel < next_end ? w.panel(next_panel) : nullptr;
+          const float* next = nullptr;
+          if (r > r0 && next_panel < next_end) next = w.panel(next_panel++);
           PickKernel(rows, wide, false)(x + r * ldx, ldx, 1, w.panel(p), stride, k,
                                         y + r * ldy + col0, ldy, cols, next);
           p += step;
