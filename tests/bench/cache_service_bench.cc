@@ -22,6 +22,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -659,6 +660,9 @@ int Main() {
 }  // namespace pdserve::cache_manager
 
 int main(int argc, char** argv) {
+  // As every server binary does at start (common::SetUpServerProcess): the in-process server
+  // and the echo baseline both run without Abseil's Mutex deadlock detection.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::ParseCommandLine(argc, argv);
   return pdserve::cache_manager::Main();
 }
