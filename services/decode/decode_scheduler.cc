@@ -24,20 +24,39 @@ struct DecodeScheduler::Sequence {
   absl::Time queued_at;
   common::HopReport report;
   // Local copy of the sequence's K/V blocks, by block index.
-  std::vector<kvclient::KvBlock> blocks;
+  std::vector<LocalBlock> blocks;
   uint32_t block_size = 0;  // the manager's, from the first read
-  // The last block's storage when it is ours to extend (kDelta), else null.
-  std::shared_ptr<std::vector<float>> open_block;
   std::vector<decoder::KvSpan> spans;  // the current step's view over `blocks`
+};
+
+// One block of a sequence's local K/V copy. In kDelta mode `data` is an arena slot with room
+// for block_size tokens (so the last block can grow); in kFull mode it aliases the read buffer.
+struct DecodeScheduler::LocalBlock {
+  uint32_t index = 0;
+  uint64_t first_token = 0;
+  uint32_t num_tokens = 0;
+  std::optional<kvclient::BlockKey> key;  // full blocks read from the manager
+  std::shared_ptr<float> data;
+  bool extendable = false;  // an arena slot of block_size tokens
 };
 
 namespace {
 
-uint64_t Covered(const std::vector<kvclient::KvBlock>& blocks) {
+template <typename Block>
+uint64_t Covered(const std::vector<Block>& blocks) {
   return blocks.empty() ? 0 : blocks.back().first_token + blocks.back().num_tokens;
 }
 
 }  // namespace
+
+KvBlockArena& DecodeScheduler::Arena(uint32_t block_size) {
+  const size_t slot_floats = size_t{block_size} * options_.model->kv_layout().TokenFloats();
+  for (auto& arena : arenas_) {
+    if (arena->slot_floats() == slot_floats) return *arena;
+  }
+  arenas_.push_back(std::make_unique<KvBlockArena>(slot_floats));
+  return *arenas_.back();
+}
 
 DecodeScheduler::DecodeScheduler(const DecodeSchedulerOptions& options) : options_(options) {
   loop_ = std::thread([this] { Loop(); });
@@ -122,13 +141,13 @@ absl::Status DecodeScheduler::Fetch(Sequence& seq) {
   }
   seq.spans.clear();
   uint64_t covered = 0;
-  for (const kvclient::KvBlock& b : seq.blocks) {
+  for (const LocalBlock& b : seq.blocks) {
     if (b.first_token != covered) {
       return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
                                               b.index, " starts at ", b.first_token,
                                               ", expected ", covered));
     }
-    seq.spans.push_back({b.data->data(), b.num_tokens});
+    seq.spans.push_back({b.data.get(), b.num_tokens});
     covered += b.num_tokens;
   }
   if (covered != seq.position) {
@@ -142,7 +161,7 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
   const decoder::KvLayout layout = options_.model->kv_layout();
   std::vector<kvclient::BlockKey> held;
   if (options_.fetch == KvFetchMode::kDelta) {
-    for (const kvclient::KvBlock& b : seq.blocks) {
+    for (const LocalBlock& b : seq.blocks) {
       if (b.key.has_value()) held.push_back(*b.key);
     }
   }
@@ -158,38 +177,50 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
                      " tokens, expected ", seq.position, " (another writer?)"));
   }
   seq.block_size = read->block_size;
-  seq.open_block = nullptr;
-  if (options_.fetch == KvFetchMode::kFull) seq.blocks.clear();
+  const bool keep = options_.fetch == KvFetchMode::kDelta && seq.block_size > 0;
+  if (!keep) seq.blocks.clear();
   for (kvclient::KvBlock& block : read->blocks) {
     if (block.index > seq.blocks.size()) {
       return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
                                               block.index, " arrived without its predecessors"));
     }
-    if (block.index == seq.blocks.size()) {
-      seq.blocks.push_back(std::move(block));
+    if (block.num_tokens > seq.block_size ||
+        block.data->size() != size_t{block.num_tokens} * layout.TokenFloats()) {
+      return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
+                                              block.index, " holds ", block.num_tokens,
+                                              " tokens in ", block.data->size(),
+                                              " floats; block size ", seq.block_size));
+    }
+    LocalBlock local{block.index, block.first_token, block.num_tokens, block.key, nullptr, keep};
+    if (keep) {
+      // Kept for the sequence's lifetime: into a huge-page slot, with room to grow.
+      local.data = Arena(seq.block_size).Allocate();
+      std::copy(block.data->begin(), block.data->end(), local.data.get());
     } else {
-      seq.blocks[block.index] = std::move(block);
+      local.data = std::shared_ptr<float>(block.data, const_cast<float*>(block.data->data()));
+    }
+    if (block.index == seq.blocks.size()) {
+      seq.blocks.push_back(std::move(local));
+    } else {
+      seq.blocks[block.index] = std::move(local);
     }
   }
   return absl::OkStatus();
 }
 
 void DecodeScheduler::KeepAppended(Sequence& seq, absl::Span<const float> kv) {
-  const size_t block_floats = size_t{seq.block_size} * kv.size();
   if (seq.blocks.empty() || seq.blocks.back().num_tokens >= seq.block_size) {
-    const uint32_t index = static_cast<uint32_t>(seq.blocks.size());
-    seq.open_block = std::make_shared<std::vector<float>>();
-    seq.open_block->reserve(block_floats);
-    seq.blocks.push_back({index, Covered(seq.blocks), 0, std::nullopt, seq.open_block});
-  } else if (seq.open_block == nullptr) {
-    // A partial block as read from the manager: extend a private copy.
-    seq.open_block = std::make_shared<std::vector<float>>();
-    seq.open_block->reserve(block_floats);
-    seq.open_block->assign(seq.blocks.back().data->begin(), seq.blocks.back().data->end());
-    seq.blocks.back().data = seq.open_block;
+    LocalBlock block;
+    block.index = static_cast<uint32_t>(seq.blocks.size());
+    block.first_token = Covered(seq.blocks);
+    block.data = Arena(seq.block_size).Allocate();
+    block.extendable = true;
+    seq.blocks.push_back(std::move(block));
   }
-  seq.open_block->insert(seq.open_block->end(), kv.begin(), kv.end());
-  ++seq.blocks.back().num_tokens;
+  LocalBlock& last = seq.blocks.back();
+  PDSERVE_CHECK(last.extendable);  // kDelta reads only extendable blocks
+  std::copy(kv.begin(), kv.end(), last.data.get() + size_t{last.num_tokens} * kv.size());
+  ++last.num_tokens;
 }
 
 void DecodeScheduler::FinishSequence(Sequence& seq, const absl::Status& status, StopReason reason,
@@ -315,7 +346,9 @@ void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
       continue;
     }
     seq.report.kv_bytes_written += layout.TokenFloats() * sizeof(float);
-    if (options_.fetch == KvFetchMode::kDelta) KeepAppended(seq, appends[i].kv);
+    if (options_.fetch == KvFetchMode::kDelta && seq.block_size > 0) {
+      KeepAppended(seq, appends[i].kv);
+    }
     ++seq.position;
     const int32_t token = seq.sampler.SampleAt(
         absl::MakeConstSpan(logits).subspan(i * vocab, vocab), seq.step_index);

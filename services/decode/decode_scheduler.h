@@ -24,6 +24,7 @@
 #include "decoder/tokenizer.h"
 #include "services/common/hop_report.h"
 #include "services/common/worker_pool.h"
+#include "services/decode/kv_block_arena.h"
 #include "services/kv_client/kv_cache_client.h"
 
 namespace pdserve::decode {
@@ -99,6 +100,9 @@ class DecodeScheduler {
 
  private:
   struct Sequence;
+  struct LocalBlock;
+  // The slot arena for blocks of `block_size` tokens (loop thread only).
+  KvBlockArena& Arena(uint32_t block_size);
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
   // Checks a queued request against the manager (exists, prefill committed, position).
   absl::Status Admit(Sequence& seq);
@@ -120,6 +124,9 @@ class DecodeScheduler {
   int active_count_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   common::WorkerPool append_worker_{1};  // runs each step's AppendKv beside the LM head
+  // Huge-page storage of the local K/V copies, one arena per block size (loop thread only;
+  // declared before loop_, so it outlives every sequence the loop holds).
+  std::vector<std::unique_ptr<KvBlockArena>> arenas_;
   std::thread loop_;
 };
 
