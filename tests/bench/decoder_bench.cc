@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "decoder/aligned_buffer.h"
 #include "decoder/attention.h"
 #include "decoder/model.h"
 #include "decoder/thread_pool.h"
@@ -85,16 +86,18 @@ void Memcpy(internal::ThreadPool& pool, const std::vector<char>& src, std::vecto
   });
 }
 
-// A sequence's K/V of `n` tokens in 16-token blocks placed in shuffled order.
+// A sequence's K/V of `n` tokens in 16-token blocks placed in shuffled order, in the same kind
+// of memory the decode server keeps its blocks in (2 MiB-aligned, on transparent huge pages:
+// AlignedBuffer and services/decode/kv_block_arena.h).
 struct PagedKv {
-  std::vector<float> pool;
+  internal::AlignedBuffer pool;
   std::vector<KvSpan> spans;
-  PagedKv(int64_t n, int64_t token_floats, uint32_t seed) {
+  PagedKv(int64_t n, int64_t token_floats, uint32_t seed)
+      : pool((n + 15) / 16 * 16 * token_floats) {
     const int64_t blocks = (n + 15) / 16;
-    pool.resize(blocks * 16 * token_floats);
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    for (float& x : pool) x = dist(rng);
+    for (int64_t i = 0; i < pool.size(); ++i) pool.data()[i] = dist(rng);
     std::vector<int64_t> slot(blocks);
     for (int64_t b = 0; b < blocks; ++b) slot[b] = b;
     std::shuffle(slot.begin(), slot.end(), rng);

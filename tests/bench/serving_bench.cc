@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "decoder/aligned_buffer.h"
 #include "decoder/model.h"
 #include "decoder/sampler.h"
 #include "pdserve/inference/v1/inference.grpc.pb.h"
@@ -94,7 +95,8 @@ StreamTiming Local(const pdserve::decoder::Model& model, const std::vector<int32
                    int new_tokens) {
   const auto layout = model.kv_layout();
   const int vocab = model.config().vocab_size;
-  std::vector<float> kv((prompt.size() + new_tokens) * layout.TokenFloats());
+  // K/V in the kind of memory the decode server keeps it in (huge pages).
+  pdserve::decoder::internal::AlignedBuffer kv((prompt.size() + new_tokens) * layout.TokenFloats());
   std::vector<float> logits(vocab);
   absl::Time start = absl::Now();
   (void)model.Prefill({}, prompt, absl::MakeSpan(kv.data(), prompt.size() * layout.TokenFloats()),
