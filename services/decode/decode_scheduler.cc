@@ -176,6 +176,11 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
         absl::StrCat("sequence '", seq.input.sequence_id, "' holds ", read->sequence_length,
                      " tokens, expected ", seq.position, " (another writer?)"));
   }
+  if (seq.block_size != 0 && read->block_size != seq.block_size) {
+    return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id,
+                                            "': block size changed from ", seq.block_size, " to ",
+                                            read->block_size));
+  }
   seq.block_size = read->block_size;
   const bool keep = options_.fetch == KvFetchMode::kDelta && seq.block_size > 0;
   if (!keep) seq.blocks.clear();
@@ -184,7 +189,7 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
       return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
                                               block.index, " arrived without its predecessors"));
     }
-    if (block.num_tokens > seq.block_size ||
+    if ((keep && block.num_tokens > seq.block_size) ||
         block.data->size() != size_t{block.num_tokens} * layout.TokenFloats()) {
       return absl::DataLossError(absl::StrCat("sequence '", seq.input.sequence_id, "': block ",
                                               block.index, " holds ", block.num_tokens,
