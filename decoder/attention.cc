@@ -4,8 +4,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -62,7 +62,6 @@ inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, 
   }
   return _mm256_mul_ps(Reduce8(acc), scale);
 }
-
 
 // Prefetches the next chunk's K/V lines a few at a time, spread over the current chunk's
 // arithmetic. Issued in one burst they fill the core's miss buffers and stall it while the
