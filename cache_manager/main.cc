@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "cache_manager/bulk_malloc.h"
 #include "cache_manager/kv_cache_manager.h"
 #include "cache_manager/kv_cache_service.h"
 #include "cache_manager/size_flag.h"
@@ -34,6 +35,7 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   pdserve::common::SetUpServerProcess();
+  pdserve::cache_manager::UseBulkTransferMalloc();
   absl::SetProgramUsageMessage("kv_cache_manager --capacity=4GiB [--block_size=16]");
   absl::ParseCommandLine(argc, argv);
   using namespace pdserve;  // NOLINT: main only

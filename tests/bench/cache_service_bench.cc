@@ -23,6 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "cache_manager/bulk_malloc.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -660,9 +661,11 @@ int Main() {
 }  // namespace pdserve::cache_manager
 
 int main(int argc, char** argv) {
-  // As every server binary does at start (common::SetUpServerProcess): the in-process server
-  // and the echo baseline both run without Abseil's Mutex deadlock detection.
+  // As kv_cache_manager does at start (common::SetUpServerProcess, UseBulkTransferMalloc): the
+  // in-process server and the bare-gRPC baselines (and the client, which shares the process)
+  // run without Abseil's Mutex deadlock detection and keep freed gRPC buffers for reuse.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  pdserve::cache_manager::UseBulkTransferMalloc();
   absl::ParseCommandLine(argc, argv);
   return pdserve::cache_manager::Main();
 }
