@@ -37,7 +37,6 @@ struct DecodeScheduler::LocalBlock {
   uint32_t num_tokens = 0;
   std::optional<kvclient::BlockKey> key;  // full blocks read from the manager
   std::shared_ptr<float> data;
-  bool extendable = false;  // an arena slot of block_size tokens
 };
 
 namespace {
@@ -196,7 +195,7 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
                                               " tokens in ", block.data->size(),
                                               " floats; block size ", seq.block_size));
     }
-    LocalBlock local{block.index, block.first_token, block.num_tokens, block.key, nullptr, keep};
+    LocalBlock local{block.index, block.first_token, block.num_tokens, block.key, nullptr};
     if (keep) {
       // Kept for the sequence's lifetime: into a huge-page slot, with room to grow.
       local.data = Arena(seq.block_size).Allocate();
@@ -219,11 +218,9 @@ void DecodeScheduler::KeepAppended(Sequence& seq, absl::Span<const float> kv) {
     block.index = static_cast<uint32_t>(seq.blocks.size());
     block.first_token = Covered(seq.blocks);
     block.data = Arena(seq.block_size).Allocate();
-    block.extendable = true;
     seq.blocks.push_back(std::move(block));
   }
   LocalBlock& last = seq.blocks.back();
-  PDSERVE_CHECK(last.extendable);  // kDelta reads only extendable blocks
   std::copy(kv.begin(), kv.end(), last.data.get() + size_t{last.num_tokens} * kv.size());
   ++last.num_tokens;
 }
@@ -333,7 +330,7 @@ void DecodeScheduler::Step(std::vector<std::unique_ptr<Sequence>>& batch) {
                        },
                        absl::MakeSpan(logits));
   absl::Time t1 = absl::Now();
-  if (computed.ok() && !append_started) start_append();
+  // DecodeStep reports every layer, so the append has started unless it failed validation.
   if (append_started) append_done.WaitForNotification();
   if (!computed.ok()) {
     for (auto& seq : running) FinishSequence(*seq, computed, StopReason::kLength);

@@ -111,7 +111,9 @@ class DecodeScheduler {
   absl::Status Fetch(Sequence& seq);
   // Reads from the manager every block not held locally as a full block (all in kFull mode).
   absl::Status Read(Sequence& seq);
-  // Adds a token's K/V that the manager has just acknowledged to the local copy (kDelta).
+  // Adds a token's K/V that the manager has just acknowledged to the local copy.
+  // REQUIRES: kDelta and seq.block_size > 0, so every block is an arena slot with room for
+  // block_size tokens (Read copies each block into one).
   void KeepAppended(Sequence& seq, absl::Span<const float> kv);
   void Step(std::vector<std::unique_ptr<Sequence>>& batch);
   void FinishSequence(Sequence& seq, const absl::Status& status, StopReason reason,
