@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "cache_manager/kv_cache_service_test_client.h"
 #include "cache_manager/kv_test_util.h"
+#include "cache_manager/wire_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/metrics_scrape.h"
@@ -34,6 +35,9 @@ namespace {
 
 namespace pb = ::pdserve::kvcache::v1;
 using ::testing::HasSubstr;
+using cache_manager::testing::BytesField;
+using cache_manager::testing::Varint;
+using cache_manager::testing::VarintField;
 
 using service_testing::Begin;
 using service_testing::Bytes;
@@ -277,17 +281,6 @@ TEST_F(KvCacheServiceTest, WriteRejectsBadSlabsAndLeavesTheSequenceUnchanged) {
   EXPECT_TRUE(client_->Read(id, 0).data == Kv(tokens, 0, 8));
 }
 
-// Hand-encoded protobuf for the raw WriteKv path's tests.
-std::string Varint(uint64_t v) {
-  std::string out;
-  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string VarintField(int field, uint64_t v) { return Varint(uint64_t(field) << 3) + Varint(v); }
-std::string BytesField(int field, const std::string& bytes) {
-  return Varint((uint64_t(field) << 3) | 2) + Varint(bytes.size()) + bytes;
-}
 // A WriteKvRequest whose slab field holds `slab_fields` as they are.
 std::string SlabMessage(const std::string& slab_fields) { return BytesField(2, slab_fields); }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cache_manager/wire_test_util.h"
 #include "gtest/gtest.h"
 #include "pdserve/kvcache/v1/kvcache.pb.h"
 
@@ -16,17 +17,10 @@ namespace pdserve::cache_manager::internal {
 namespace {
 
 namespace pb = ::pdserve::kvcache::v1;
+using cache_manager::testing::BytesField;
+using cache_manager::testing::Varint;
+using cache_manager::testing::VarintField;
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  out.push_back(static_cast<char>(v));
-  return out;
-}
-std::string VarintField(int field, uint64_t v) { return Varint(uint64_t(field) << 3) + Varint(v); }
-std::string BytesField(int field, const std::string& bytes) {
-  return Varint((uint64_t(field) << 3) | 2) + Varint(bytes.size()) + bytes;
-}
 
 // `message` cut into pieces of `size` bytes (the last shorter), with an empty piece between
 // any two when `with_empty`.
