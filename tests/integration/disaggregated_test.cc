@@ -319,15 +319,8 @@ TEST_F(DisaggregatedTest, DecodeRejectsBadInputWithPreciseStatus) {
 }
 
 TEST_F(DisaggregatedTest, CancellingAStreamReleasesTheSequence) {
-  auto cache = stack_->CacheStub();
-  auto stats = [&] {
-    kv::GetStatsResponse s;
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    EXPECT_TRUE(cache->GetStats(&context, kv::GetStatsRequest(), &s).ok());
-    return s;
-  };
-  const kv::GetStatsResponse before = stats();
+  const absl::StatusOr<kv::GetStatsResponse> before = stack_->CacheStats();
+  ASSERT_TRUE(before.ok()) << before.status();
   auto prefill = stack_->PrefillStub();
   inf::PrefillRequest request;
   std::vector<int32_t> prompt = Prompt(50, 123);
@@ -357,17 +350,13 @@ TEST_F(DisaggregatedTest, CancellingAStreamReleasesTheSequence) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 
   // The decode server drops the sequence within a step; only cached full blocks remain.
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  kv::GetStatsResponse s = stats();
-  while ((s.sequences() != before.sequences() || s.blocks_partial() != before.blocks_partial()) &&
-         absl::Now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    s = stats();
-  }
-  EXPECT_EQ(s.sequences(), before.sequences());
-  EXPECT_EQ(s.blocks_partial(), before.blocks_partial());
-  EXPECT_EQ(s.blocks_pinned(), before.blocks_pinned());
-  EXPECT_GT(s.blocks_cached(), before.blocks_cached()) << "full blocks stay cached";
+  const absl::StatusOr<kv::GetStatsResponse> s =
+      stack_->WaitUntilReleased(*before, absl::Seconds(20));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->sequences(), before->sequences());
+  EXPECT_EQ(s->blocks_partial(), before->blocks_partial());
+  EXPECT_EQ(s->blocks_pinned(), before->blocks_pinned());
+  EXPECT_GT(s->blocks_cached(), before->blocks_cached()) << "full blocks stay cached";
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "tests/integration/grpc_probe.h"
 
 namespace pdserve::testing {
@@ -77,6 +78,29 @@ std::unique_ptr<pdserve::inference::v1::Decode::Stub> LocalStack::DecodeStub(int
 }
 std::unique_ptr<pdserve::inference::v1::Router::Stub> LocalStack::RouterStub() {
   return pdserve::inference::v1::Router::NewStub(ChannelTo(*router_));
+}
+
+absl::StatusOr<pdserve::kvcache::v1::GetStatsResponse> LocalStack::CacheStats() {
+  pdserve::kvcache::v1::GetStatsResponse stats;
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(10));
+  grpc::Status status =
+      CacheStub()->GetStats(&context, pdserve::kvcache::v1::GetStatsRequest(), &stats);
+  if (!status.ok()) return absl::UnavailableError("GetStats: " + status.error_message());
+  return stats;
+}
+
+absl::StatusOr<pdserve::kvcache::v1::GetStatsResponse> LocalStack::WaitUntilReleased(
+    const pdserve::kvcache::v1::GetStatsResponse& before, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<pdserve::kvcache::v1::GetStatsResponse> stats = CacheStats();
+    if (!stats.ok()) return stats;
+    const bool released = stats->sequences() == before.sequences() &&
+                          stats->blocks_partial() == before.blocks_partial();
+    if (released || absl::Now() >= deadline) return stats;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
 }
 
 DecodeRun RunDecode(pdserve::inference::v1::Decode::Stub* stub,

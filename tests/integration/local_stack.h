@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "pdserve/inference/v1/inference.grpc.pb.h"
 #include "pdserve/kvcache/v1/kvcache.grpc.pb.h"
 #include "tests/integration/process.h"
@@ -39,6 +40,14 @@ class LocalStack {
   std::unique_ptr<pdserve::inference::v1::Prefill::Stub> PrefillStub();
   std::unique_ptr<pdserve::inference::v1::Decode::Stub> DecodeStub(int i);
   std::unique_ptr<pdserve::inference::v1::Router::Stub> RouterStub();
+
+  // The cache manager's GetStats.
+  absl::StatusOr<pdserve::kvcache::v1::GetStatsResponse> CacheStats();
+  // Polls CacheStats() every 20 ms, for up to `timeout`, until the manager holds as many
+  // sequences and partial blocks as in `before` (a released sequence leaves only cached full
+  // blocks); returns the last stats read, whether or not they got there.
+  absl::StatusOr<pdserve::kvcache::v1::GetStatsResponse> WaitUntilReleased(
+      const pdserve::kvcache::v1::GetStatsResponse& before, absl::Duration timeout);
 
  private:
   std::unique_ptr<Process> cache_;

@@ -56,26 +56,18 @@ class RouterControlTest : public ::testing::Test {
   static void TearDownTestSuite() { delete stack_; }
 
   kv::GetStatsResponse CacheStats() {
-    auto cache = stack_->CacheStub();
-    kv::GetStatsResponse stats;
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(10));
-    EXPECT_TRUE(cache->GetStats(&context, kv::GetStatsRequest(), &stats).ok());
-    return stats;
+    absl::StatusOr<kv::GetStatsResponse> stats = stack_->CacheStats();
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return stats.ok() ? *stats : kv::GetStatsResponse();
   }
 
-  // Polls until the manager holds exactly the sequences and partial blocks of `before`.
+  // Waits until the manager holds exactly the sequences and partial blocks of `before`.
   void ExpectReleased(const kv::GetStatsResponse& before) {
-    absl::Time deadline = absl::Now() + absl::Seconds(20);
-    kv::GetStatsResponse s = CacheStats();
-    while ((s.sequences() != before.sequences() || s.blocks_partial() != before.blocks_partial()) &&
-           absl::Now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      s = CacheStats();
-    }
-    EXPECT_EQ(s.sequences(), before.sequences());
-    EXPECT_EQ(s.blocks_partial(), before.blocks_partial());
-    EXPECT_EQ(s.blocks_pinned(), before.blocks_pinned());
+    absl::StatusOr<kv::GetStatsResponse> s = stack_->WaitUntilReleased(before, absl::Seconds(20));
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->sequences(), before.sequences());
+    EXPECT_EQ(s->blocks_partial(), before.blocks_partial());
+    EXPECT_EQ(s->blocks_pinned(), before.blocks_pinned());
   }
 
   static LocalStack* stack_;
