@@ -1,9 +1,13 @@
-# Shared helpers for the load-test scripts: locate pdbench, start/stop the local stack through
-# deploy/local/up.sh and down.sh, and read the addresses up.sh prints (NAME=HOST:PORT lines,
-# ROUTER last). Source it; do not run it.
+# Shared helpers for the load-test scripts: locate pdbench and the trace, start/stop the local
+# stack through deploy/local/up.sh and down.sh, and read the addresses up.sh prints
+# (NAME=HOST:PORT lines, ROUTER last). Source it; do not run it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PDBENCH="${PDBENCH:-$ROOT/build/bin/pdbench}"
+# The public request trace: beside the checkout (../shared), or where these machines keep it
+# when the checkout is elsewhere.
+DEFAULT_TRACE="$ROOT/../shared/traces/conversation_trace.jsonl"
+[ -f "$DEFAULT_TRACE" ] || DEFAULT_TRACE=/work/shared/traces/conversation_trace.jsonl
 STACK_STARTED=0
 
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }

@@ -7,11 +7,9 @@
 # Env: LIMIT=200, RATE=20 (requests/s), PDBENCH=path to pdbench.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-TRACE="${1:-$ROOT/../shared/traces/conversation_trace.jsonl}"
+TRACE="${1:-$DEFAULT_TRACE}"
 LIMIT="${LIMIT:-200}"
 RATE="${RATE:-20}"
-# A checkout elsewhere than beside shared/ finds the trace at its usual place on these machines.
-[ -f "$TRACE" ] || [ -n "${1:-}" ] || TRACE=/work/shared/traces/conversation_trace.jsonl
 [ -f "$TRACE" ] || die "trace not found: $TRACE"
 require_pdbench
 start_stack ROUTER
