@@ -15,18 +15,21 @@ namespace {
 constexpr int kPanel = PackedLinear::kPanel;
 constexpr int kMaxRows = 6;     // rows per register block
 constexpr int64_t kRowChunk = 96;  // rows whose x stays cache-resident while panels stream by
-constexpr int64_t kBlockedMinRows = 24;
+// From this many rows on, pack x and block over k (prefill); below it, panel groups stay in L2
+// while every row block uses them (decode batches; measured faster up to 32 rows, slower at 40).
+constexpr int64_t kBlockedMinRows = 40;
 constexpr int64_t kPrefetchK = 16;  // k steps (64-byte lines) ahead; reads past a panel's end are
-                                    // harmless prefetches  // from here on, pack and block (compute-bound sizes)
+                                    // harmless prefetches
 
 // Computes rows [0, MR) x panels [0, NP) of y over inner indices [0, k). x element (r, kk) is
 // at x[r * xr + kk * xk]. `cols` is how many of the NP * kPanel outputs are real (the last panel
 // of a matrix may be padding). Each accumulator starts at zero (or, with kLoad, at the partial
 // sum an earlier call stored in y) and takes one FMA per k, in k order: the bits never depend on
-// MR, NP, or where the k range was split.
+// MR, NP, or where the k range was split. Meanwhile it pulls `next_lines` (<= k) consecutive
+// 64-byte lines from `next` into L2, spread evenly over the k steps.
 template <int MR, int NP, bool kLoad, bool kPrefetch = false>
 void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t panel_stride,
-            int64_t k, float* y, int64_t ldy, int cols, const float* next) {
+            int64_t k, float* y, int64_t ldy, int cols, const float* next, int64_t next_lines) {
   __m256 acc[MR][NP * 2];
   alignas(32) float tmp[NP * kPanel];
   const bool full = cols == NP * kPanel;
@@ -45,6 +48,7 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
       for (int j = 0; j < NP * 2; ++j) acc[r][j] = _mm256_setzero_ps();
     }
   }
+  int64_t next_credit = 0;
   for (int64_t kk = 0; kk < k; ++kk) {
     if (kPrefetch) {
       // Weights stream from DRAM once (decode): fetch ahead in each panel's stream.
@@ -54,8 +58,13 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
                      _MM_HINT_T0);
       }
     }
-    // A panel the caller needs next (one line per k step covers one panel).
-    if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + kk * kPanel), _MM_HINT_T1);
+    // Weights the caller needs next: one line every k / next_lines steps.
+    next_credit += next_lines;
+    if (next_credit >= k) {
+      next_credit -= k;
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T1);
+      next += 16;
+    }
     __m256 b[NP * 2];
     #pragma GCC unroll 12
     for (int p = 0; p < NP; ++p) {
@@ -86,7 +95,7 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
 }
 
 using KernelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
-                          int64_t, int, const float*);
+                          int64_t, int, const float*, int64_t);
 
 // Panels per kernel call for a block of `rows` rows: as many as fit in ~12 accumulators.
 constexpr int WidePanels(int rows) { return rows == 1 ? 4 : rows == 2 ? 3 : rows == 3 ? 2 : 1; }
@@ -141,7 +150,7 @@ void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64
           const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
           PickKernel(rows, false, k0 > 0)(packed.data() + (r - r0) * kc, 1, kMaxRows,
                                           w.panel(p) + k0 * kPanel, stride, kc,
-                                          y + r * ldy + col0, ldy, cols, nullptr);
+                                          y + r * ldy + col0, ldy, cols, nullptr, 0);
         }
       }
     }
@@ -164,9 +173,18 @@ void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx,
     for (int64_t g0 = p0; g0 < p1; g0 += kGroup) {
       const int64_t g1 = std::min(p1, g0 + kGroup);
       const int64_t next_end = std::min(p1, g1 + kGroup);
-      // Row blocks after the first run from cache; meanwhile each of their kernel calls pulls
-      // one panel of the next group, so the next group's first block does not wait on DRAM.
-      int64_t next_panel = g1;
+      // The next group's panels are one contiguous range. With several row blocks the group is
+      // compute-bound, so every kernel call pulls an equal share of the next group into L2
+      // while it computes, and no row block waits on DRAM (one burst per call, or prefetching
+      // only during some blocks, left the first block of each group memory-bound).
+      int64_t calls = 0;
+      for (int64_t r = r0; r < r1; r += kMaxRows) {
+        const int64_t np = WidePanels(static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r)));
+        calls += (g1 - g0) / np + (g1 - g0) % np;
+      }
+      const int64_t next_total = r1 - r0 > kMaxRows ? (next_end - g1) * k : 0;  // lines
+      const int64_t share = std::min(k, (next_total + calls - 1) / calls);
+      int64_t issued = 0;
       for (int64_t r = r0; r < r1; r += kMaxRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
         const int np = WidePanels(rows);
@@ -175,10 +193,11 @@ void MatMulPanels(const PackedLinear& w, const float* x, int64_t m, int64_t ldx,
           const int step = wide ? np : 1;
           const int64_t col0 = p * kPanel;
           const int cols = static_cast<int>(std::min<int64_t>(step * kPanel, n - col0));
-          const float* next = nullptr;
-          if (r > r0 && next_panel < next_end) next = w.panel(next_panel++);
+          const int64_t lines = std::min(share, next_total - issued);
+          const float* next = lines > 0 ? w.panel(g1) + issued * kPanel : nullptr;
           PickKernel(rows, wide, false)(x + r * ldx, ldx, 1, w.panel(p), stride, k,
-                                        y + r * ldy + col0, ldy, cols, next);
+                                        y + r * ldy + col0, ldy, cols, next, lines);
+          issued += lines;
           p += step;
         }
       }

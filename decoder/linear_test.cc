@@ -53,9 +53,11 @@ TEST(LinearTest, RowsAreBitIdenticalAcrossBatchSizesAndThreads) {
   }
 }
 
-// Large inner dimension and row counts: the blocked path splits k and rows; bits must not move.
+// Large inner dimension and row counts: the blocked path splits k and rows, the panel path
+// (below kBlockedMinRows) runs several panel groups per thread, prefetching the next while it
+// computes; bits must not move.
 TEST(LinearTest, BlockedPathIsBitIdenticalToSingleRows) {
-  const int n = 45, k = 600, max_m = 160;
+  const int n = 200, k = 600, max_m = 160;
   const auto w = Random(int64_t{n} * k, 5);
   const auto x = Random(int64_t{max_m} * k, 6);
   PackedLinear packed(w, n, k);
@@ -64,7 +66,7 @@ TEST(LinearTest, BlockedPathIsBitIdenticalToSingleRows) {
     MatMul(packed, x.data() + i * k, 1, k, single.data() + i * n, n, nullptr);
   }
   ThreadPool pool(2);
-  for (int m : {23, 24, 31, 150, 160}) {
+  for (int m : {7, 16, 23, 24, 31, 39, 40, 150, 160}) {
     std::vector<float> y(int64_t{m} * n);
     MatMul(packed, x.data(), m, k, y.data(), n, &pool);
     for (int64_t i = 0; i < int64_t{m} * n; ++i) ASSERT_EQ(y[i], single[i]) << "m=" << m;
