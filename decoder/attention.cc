@@ -50,69 +50,91 @@ inline __m256 Reduce8(const __m256 v[8]) {
   return _mm256_add_ps(lo, hi);
 }
 
-// scores[j] = dot(q, keys[j]) * scale for 8 keys.
-inline __m256 Scores8(const float* q, const float* const keys[8], int head_dim, __m256 scale) {
-  __m256 acc[8];
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
-  for (int d = 0; d < head_dim; d += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + d);
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(keys[j] + d), acc[j]);
+// Query heads handled together per pass over a chunk's K/V rows: each K and V vector loaded
+// from cache serves this many heads (3 x 4 accumulators plus operands fill the 16 registers).
+constexpr int kHeadTile = 3;
+
+// scores[g][j] = dot(q[g], keys[j]) * scale for GT heads and the keys [0, 8 * vecs). Every score
+// is the same lane-wise FMA chain over head_dim and the same Reduce8 tree, whatever GT is.
+template <int GT>
+void ScoresTile(const float* const q[GT], const float* const keys[kAttentionChunk], int vecs,
+                int head_dim, __m256 scale, float scores[][kAttentionChunk]) {
+  alignas(32) float lanes[GT][kAttentionChunk][8];
+  for (int j0 = 0; j0 < 8 * vecs; j0 += 4) {
+    __m256 acc[GT][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < GT; ++g) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
+    }
+    for (int d = 0; d < head_dim; d += 8) {
+      __m256 qv[GT];
+#pragma GCC unroll 4
+      for (int g = 0; g < GT; ++g) qv[g] = _mm256_loadu_ps(q[g] + d);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256 kv = _mm256_loadu_ps(keys[j0 + j] + d);
+#pragma GCC unroll 4
+        for (int g = 0; g < GT; ++g) acc[g][j] = _mm256_fmadd_ps(qv[g], kv, acc[g][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < GT; ++g) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) _mm256_store_ps(lanes[g][j0 + j], acc[g][j]);
+    }
   }
-  return _mm256_mul_ps(Reduce8(acc), scale);
+  for (int g = 0; g < GT; ++g) {
+    for (int b = 0; b < vecs; ++b) {
+      __m256 v[8];
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) v[j] = _mm256_load_ps(lanes[g][8 * b + j]);
+      _mm256_storeu_ps(scores[g] + 8 * b, _mm256_mul_ps(Reduce8(v), scale));
+    }
+  }
 }
 
-// Prefetches the next chunk's K/V lines a few at a time, spread over the current chunk's
-// arithmetic. Issued in one burst they fill the core's miss buffers and stall it while the
-// current chunk waits; spread out they overlap it (on 2 MiB pages, 9.5 -> 11.5 GB/s of K/V at
-// ctx 4096 with 2 threads; on 4 KiB pages TLB misses dominate either way).
-class PrefetchCursor {
- public:
-  // `n` tokens' K and V rows of `range_floats` floats at k_begin / v_begin, over `steps` calls
-  // of Step().
-  void Reset(const float* const* tokens, int n, int64_t k_begin, int64_t v_begin,
-             int64_t range_floats, int64_t steps) {
-    tokens_ = tokens;
-    n_ = n;
-    offsets_[0] = k_begin;
-    offsets_[1] = v_begin;
-    lines_ = (range_floats + 15) / 16;
-    token_ = 0;
-    kv_ = 0;
-    line_ = 0;
-    const int64_t total = int64_t{n} * lines_ * 2;
-    per_step_ = steps > 0 ? (total + steps - 1) / steps : total;
-  }
-  // Issues the next share.
-  void Step() { Issue(per_step_); }
-  // Issues whatever is left.
-  void Finish() { Issue(INT64_MAX); }
-
- private:
-  void Issue(int64_t count) {
-    for (; count > 0 && token_ < n_; --count) {
-      _mm_prefetch(reinterpret_cast<const char*>(tokens_[token_] + offsets_[kv_] + line_ * 16),
-                   _MM_HINT_T0);
-      if (++line_ == lines_) {
-        line_ = 0;
-        if (++kv_ == 2) {
-          kv_ = 0;
-          ++token_;
+// out[g] = out[g] * correction[g] + sum_j p[g][j] * v[j] for GT heads, j in order: the same
+// per-element FMA chain as one head at a time, with each V vector loaded once for all GT.
+template <int GT>
+void AccumulateTile(float* const out[GT], const float correction[GT],
+                    const float p[][kAttentionChunk], const float* const values[kAttentionChunk],
+                    int n, int head_dim) {
+  for (int d0 = 0; d0 < head_dim; d0 += 32) {
+    const int nv = std::min(4, (head_dim - d0) / 8);
+    __m256 av[GT][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < GT; ++g) {
+      const __m256 vc = _mm256_set1_ps(correction[g]);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        av[g][i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(out[g] + d0 + 8 * i), vc)
+                          : _mm256_setzero_ps();
+      }
+    }
+    for (int j = 0; j < n; ++j) {
+      __m256 pj[GT];
+#pragma GCC unroll 4
+      for (int g = 0; g < GT; ++g) pj[g] = _mm256_set1_ps(p[g][j]);
+      const float* v = values[j] + d0;
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        if (i < nv) {
+          const __m256 vv = _mm256_loadu_ps(v + 8 * i);
+#pragma GCC unroll 4
+          for (int g = 0; g < GT; ++g) av[g][i] = _mm256_fmadd_ps(pj[g], vv, av[g][i]);
         }
       }
     }
+#pragma GCC unroll 4
+    for (int g = 0; g < GT; ++g) {
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        if (i < nv) _mm256_storeu_ps(out[g] + d0 + 8 * i, av[g][i]);
+      }
+    }
   }
-
-  const float* const* tokens_ = nullptr;
-  int n_ = 0;
-  int64_t offsets_[2] = {0, 0};
-  int64_t lines_ = 0;
-  int token_ = 0;
-  int kv_ = 0;
-  int64_t line_ = 0;
-  int64_t per_step_ = 0;
-};
+}
 
 }  // namespace
 
@@ -123,7 +145,6 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
   // K (and V) of the kv heads in range are contiguous within a token.
   const int64_t k_begin = layout.Offset(layer, 0, kv_head_begin);
   const int64_t v_begin = layout.Offset(layer, 1, kv_head_begin);
-  const int64_t range_floats = int64_t{num_kv} * head_dim;
   const __m256 vscale = _mm256_set1_ps(scale);
   const float kNegInf = -std::numeric_limits<float>::infinity();
   const int nq = static_cast<int>(queries.size());
@@ -144,86 +165,70 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
   std::fill(acc, acc + heads * head_dim, 0.0f);
 
   KvCursor cursor(kv, layout.TokenFloats());
-  // Token pointers of the current chunk and the next one (prefetched one chunk ahead: the
-  // K/V of consecutive tokens are TokenFloats apart, a stride hardware prefetchers miss).
+  // Token pointers of the current chunk. No software prefetch: on huge pages the hardware
+  // prefetchers keep up (prefetching one or two chunks ahead, into L1 or L2, measured 5-9%
+  // slower at ctx 4096: the prefetch instructions cost more than they hid).
   const float* cur[kAttentionChunk];
-  const float* next[kAttentionChunk];
-  auto fill = [&](int64_t c0, const float** tokens) {
-    const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, max_keys - c0));
-    for (int j = 0; j < n; ++j) tokens[j] = cursor.Next();
-    // Pad with the last key: padded lanes are computed and then ignored.
-    for (int j = n; j < kAttentionChunk; ++j) tokens[j] = tokens[n - 1];
-    return n;
-  };
-  int n_next = fill(0, next);
-  PrefetchCursor prefetch;
   for (int64_t c0 = 0; c0 < max_keys; c0 += kAttentionChunk) {
-    std::copy(next, next + kAttentionChunk, cur);
-    if (c0 + kAttentionChunk < max_keys) {
-      n_next = fill(c0 + kAttentionChunk, next);
-      prefetch.Reset(next, n_next, k_begin, v_begin, range_floats,
-                     /*steps=*/int64_t{num_kv} * group * kAttentionChunk);
-    }
+    const int n_cur = static_cast<int>(std::min<int64_t>(kAttentionChunk, max_keys - c0));
+    for (int j = 0; j < n_cur; ++j) cur[j] = cursor.Next();
+    // Pad with the last key: padded lanes are computed and then ignored.
+    for (int j = n_cur; j < kAttentionChunk; ++j) cur[j] = cur[n_cur - 1];
     for (int r = 0; r < num_kv; ++r) {
       const int64_t k_off = k_begin + int64_t{r} * head_dim;
       const int64_t v_off = v_begin + int64_t{r} * head_dim;
       const float* keys[kAttentionChunk];
-      for (int j = 0; j < kAttentionChunk; ++j) keys[j] = cur[j] + k_off;
+      const float* values[kAttentionChunk];
+      for (int j = 0; j < kAttentionChunk; ++j) {
+        keys[j] = cur[j] + k_off;
+        values[j] = cur[j] + v_off;
+      }
       for (int qi = 0; qi < nq; ++qi) {
         if (c0 >= queries[qi].num_keys) continue;
         // Everything below depends only on this query, its key count and the chunk's K/V.
         const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, queries[qi].num_keys - c0));
         const int vecs = (n + 7) / 8;
-        for (int g = 0; g < group; ++g) {
-          const int64_t h = (int64_t{qi} * num_kv + r) * group + g;
-          const float* qh = queries[qi].q + (int64_t{r} * group + g) * head_dim;
-          alignas(32) float s[kAttentionChunk] = {};
-          for (int b = 0; b < vecs; ++b) {
-            _mm256_store_ps(s + 8 * b, Scores8(qh, keys + 8 * b, head_dim, vscale));
+        for (int g0 = 0; g0 < group; g0 += kHeadTile) {
+          const int gt = std::min(kHeadTile, group - g0);
+          const int64_t h0 = (int64_t{qi} * num_kv + r) * group + g0;
+          const float* qh[kHeadTile];
+          float* out[kHeadTile];
+          for (int g = 0; g < gt; ++g) {
+            qh[g] = queries[qi].q + (int64_t{r} * group + g0 + g) * head_dim;
+            out[g] = acc + (h0 + g) * head_dim;
           }
-          float chunk_max = s[0];
-          for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[j]);
-          const float new_max = std::max(m[h], chunk_max);
-          alignas(32) float p[kAttentionChunk];
-          const __m256 vmax = _mm256_set1_ps(new_max);
-          for (int b = 0; b < vecs; ++b) {
-            _mm256_store_ps(p + 8 * b, Exp8(_mm256_sub_ps(_mm256_load_ps(s + 8 * b), vmax)));
+          alignas(32) float s[kHeadTile][kAttentionChunk] = {};
+          switch (gt) {
+            case 1: ScoresTile<1>(qh, keys, vecs, head_dim, vscale, s); break;
+            case 2: ScoresTile<2>(qh, keys, vecs, head_dim, vscale, s); break;
+            default: ScoresTile<3>(qh, keys, vecs, head_dim, vscale, s); break;
           }
-          const float correction =
-              _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
-          m[h] = new_max;
-          float sum = 0.0f;
-          for (int j = 0; j < n; ++j) sum += p[j];
-          l[h] = l[h] * correction + sum;
-          // acc = acc * correction + sum_j p[j] v[j], j in order; 64 floats (8 independent FMA
-          // chains) at a time.
-          float* a = acc + h * head_dim;
-          const __m256 vc = _mm256_set1_ps(correction);
-          for (int d0 = 0; d0 < head_dim; d0 += 64) {
-            const int nv = std::min(8, (head_dim - d0) / 8);
-            __m256 av[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; ++i) {
-              av[i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(a + d0 + 8 * i), vc) : _mm256_setzero_ps();
+          alignas(32) float p[kHeadTile][kAttentionChunk];
+          float correction[kHeadTile];
+          for (int g = 0; g < gt; ++g) {
+            const int64_t h = h0 + g;
+            float chunk_max = s[g][0];
+            for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[g][j]);
+            const float new_max = std::max(m[h], chunk_max);
+            const __m256 vmax = _mm256_set1_ps(new_max);
+            for (int b = 0; b < vecs; ++b) {
+              _mm256_store_ps(p[g] + 8 * b,
+                              Exp8(_mm256_sub_ps(_mm256_load_ps(s[g] + 8 * b), vmax)));
             }
-            for (int j = 0; j < n; ++j) {
-              prefetch.Step();
-              const __m256 pj = _mm256_set1_ps(p[j]);
-              const float* v = cur[j] + v_off + d0;
-#pragma GCC unroll 8
-              for (int i = 0; i < 8; ++i) {
-                if (i < nv) av[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + 8 * i), av[i]);
-              }
-            }
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; ++i) {
-              if (i < nv) _mm256_storeu_ps(a + d0 + 8 * i, av[i]);
-            }
+            correction[g] = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
+            m[h] = new_max;
+            float sum = 0.0f;
+            for (int j = 0; j < n; ++j) sum += p[g][j];
+            l[h] = l[h] * correction[g] + sum;
+          }
+          switch (gt) {
+            case 1: AccumulateTile<1>(out, correction, p, values, n, head_dim); break;
+            case 2: AccumulateTile<2>(out, correction, p, values, n, head_dim); break;
+            default: AccumulateTile<3>(out, correction, p, values, n, head_dim); break;
           }
         }
       }
     }
-    prefetch.Finish();
   }
   for (int qi = 0; qi < nq; ++qi) {
     for (int g = 0; g < num_kv * group; ++g) {
