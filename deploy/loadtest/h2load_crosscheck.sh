@@ -7,9 +7,11 @@
 #
 # Usage: deploy/loadtest/h2load_crosscheck.sh            (starts the stack with deploy/local/up.sh)
 #        CACHE=127.0.0.1:50051 deploy/loadtest/h2load_crosscheck.sh   (an already running manager)
-# Env: RPC=GetStats|Lookup, N=calls per tool and setting (50000), CONNS=4, STREAMS=16 (in flight
-#      per connection), PDBENCH=path to pdbench, TOLERANCE=0.25, STRICT=1 to gate the
-#      throughput-bound setting too.
+# Env: RPC=GetStats|Lookup, N=calls per tool and setting (50000), ROUNDS=5 (alternating runs
+#      of each tool, N/ROUNDS calls each; the median of the per-round ratios is gated), CONNS=4,
+#      STREAMS=16 (in flight per connection), PDBENCH=path to pdbench, TOLERANCE=0.25, STRICT=1
+#      to gate the throughput-bound setting too, PIN=0 to leave CPU affinity alone (by default
+#      the manager runs on CPU 0 and both tools on the others).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +20,7 @@ N="${N:-50000}"
 CONNS="${CONNS:-4}"
 STREAMS="${STREAMS:-16}"
 TOLERANCE="${TOLERANCE:-0.25}"
+ROUNDS="${ROUNDS:-5}"
 
 require_pdbench
 if ! command -v h2load >/dev/null; then
@@ -59,46 +62,76 @@ PY
 URL="http://$CACHE/pdserve.kvcache.v1.KvCache/$RPC"
 H2_HEADERS=(-H "content-type: application/grpc" -H "te: trailers")
 
-# measure CONNS STREAMS GATED: one h2load run and one pdbench run at CONNS connections x STREAMS
-# calls in flight each; prints both rates; with GATED=1 fails beyond TOLERANCE.
-measure() {
-  local conns="$1" streams="$2" gated="$3" conc=$(( $1 * $2 ))
-  # Warm-up with both tools; results discarded.
-  "$PDBENCH" rpc --config "$CONFIG" --total 2000 --concurrency "$conc" --connections "$conns" \
-    "$CACHE" >/dev/null 2>&1 || true
-  h2load -n 2000 -c "$conns" -m "$streams" -t 1 --data="$WORK/body.bin" "${H2_HEADERS[@]}" \
-    "$URL" >/dev/null 2>&1 || true
+# Pinning: the manager gets CPU 0 and both tools run on the other CPUs, so neither client's
+# CPU competes with the server it measures (as a load generator on its own machine would).
+# Unpinned on 2 cores the two tools' rates swung by 30% from run to run with the host's load.
+CLIENT=()
+SERVER_PID="$(pid_of_addr "$CACHE")"
+NCPU="$(nproc)"
+if [ "${PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null && [ -n "$SERVER_PID" ]; then
+  taskset -apc 0 "$SERVER_PID" >/dev/null
+  CLIENT=(taskset -c "1-$((NCPU - 1))")
+  echo "manager (pid $SERVER_PID) pinned to CPU 0, h2load and pdbench to CPUs 1-$((NCPU - 1))"
+  unpin() { taskset -apc "0-$((NCPU - 1))" "$SERVER_PID" >/dev/null 2>&1 || true; }
+  trap 'unpin; stop_stack; rm -rf "$WORK"' EXIT
+fi
 
-  h2load -n "$N" -c "$conns" -m "$streams" -t 1 --data="$WORK/body.bin" "${H2_HEADERS[@]}" \
-    "$URL" > "$WORK/h2load.txt"
-  local h2_rps h2_ok pd_rps pd_status=0
-  h2_rps="$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$WORK/h2load.txt")"
-  h2_ok="$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WORK/h2load.txt")"
-  [ -n "$h2_rps" ] || { cat "$WORK/h2load.txt" >&2; die "could not read h2load's rate"; }
-  "$PDBENCH" rpc --config "$CONFIG" --total "$N" --concurrency "$conc" --connections "$conns" \
-    --expect_codes OK --output "$WORK/pdbench.json" "$CACHE" 2>/dev/null || pd_status=$?
-  pd_rps="$(json_get "$WORK/pdbench.json" rps)"
-  python3 - "$h2_rps" "$pd_rps" "$TOLERANCE" "$h2_ok" "$N" "$pd_status" "$conns" "$streams" "$gated" <<'PY'
-import sys
-h2, pd, tol = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-h2_ok, n, pd_status = sys.argv[4], sys.argv[5], int(sys.argv[6])
-conns, streams, gated = sys.argv[7], sys.argv[8], sys.argv[9] == "1"
-diff = abs(pd - h2) / max(pd, h2)
-print(f"-- {conns} connection(s) x {streams} in flight")
-print(f"   h2load  {h2:10.0f} calls/s  ({h2_ok}/{n} HTTP-successful; gRPC status not visible)")
-print(f"   pdbench {pd:10.0f} calls/s  (every gRPC status OK: {'yes' if pd_status == 0 else 'NO'})")
-ok = pd_status == 0 and (diff <= tol or not gated)
+# measure CONNS STREAMS GATED: ROUNDS alternating runs of h2load and pdbench at CONNS
+# connections x STREAMS calls in flight each, N/ROUNDS calls per run; prints each round's rates,
+# the best of each tool and the median of the per-round ratios; with GATED=1 fails if that
+# median differs from 1 by more than TOLERANCE, or if any pdbench call was not OK.
+measure() {
+  local conns="$1" streams="$2" gated="$3" conc=$(( $1 * $2 )) per=$(( N / ROUNDS ))
+  # Warm-up with both tools; results discarded.
+  "${CLIENT[@]}" "$PDBENCH" rpc --config "$CONFIG" --total 2000 --concurrency "$conc" \
+    --connections "$conns" "$CACHE" >/dev/null 2>&1 || true
+  "${CLIENT[@]}" h2load -n 2000 -c "$conns" -m "$streams" -t 1 --data="$WORK/body.bin" \
+    "${H2_HEADERS[@]}" "$URL" >/dev/null 2>&1 || true
+  : > "$WORK/rounds.txt"
+  local r h2_rps h2_ok pd_rps pd_status
+  for r in $(seq 1 "$ROUNDS"); do
+    "${CLIENT[@]}" h2load -n "$per" -c "$conns" -m "$streams" -t 1 --data="$WORK/body.bin" \
+      "${H2_HEADERS[@]}" "$URL" > "$WORK/h2load.txt"
+    h2_rps="$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$WORK/h2load.txt")"
+    h2_ok="$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WORK/h2load.txt")"
+    [ -n "$h2_rps" ] || { cat "$WORK/h2load.txt" >&2; die "could not read h2load's rate"; }
+    pd_status=0
+    "${CLIENT[@]}" "$PDBENCH" rpc --config "$CONFIG" --total "$per" --concurrency "$conc" \
+      --connections "$conns" --expect_codes OK --output "$WORK/pdbench.json" "$CACHE" \
+      2>/dev/null || pd_status=$?
+    pd_rps="$(json_get "$WORK/pdbench.json" rps)"
+    echo "$h2_rps $h2_ok $pd_rps $pd_status" >> "$WORK/rounds.txt"
+  done
+  python3 - "$WORK/rounds.txt" "$TOLERANCE" "$per" "$conns" "$streams" "$gated" <<'PY'
+import statistics, sys
+rounds = [l.split() for l in open(sys.argv[1]) if l.strip()]
+tol, per, conns, streams, gated = float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6] == "1"
+print(f"-- {conns} connection(s) x {streams} in flight, {len(rounds)} rounds of {per} calls per tool")
+ratios, all_ok = [], True
+for i, (h2, h2_ok, pd, status) in enumerate(rounds, 1):
+    h2, pd = float(h2), float(pd)
+    ratios.append(pd / h2)
+    all_ok &= status == "0"
+    print(f"   round {i}: h2load {h2:8.0f}/s ({h2_ok}/{per} HTTP-successful), "
+          f"pdbench {pd:8.0f}/s (gRPC all OK: {'yes' if status == '0' else 'NO'}), ratio {pd / h2:.3f}")
+best_h2 = max(float(r[0]) for r in rounds)
+best_pd = max(float(r[2]) for r in rounds)
+median = statistics.median(ratios)
+diff = abs(1 - median)
+print(f"   best  h2load {best_h2:8.0f}/s, pdbench {best_pd:8.0f}/s, ratio {best_pd / best_h2:.3f}")
+ok = all_ok and (diff <= tol or not gated)
 verdict = "PASS" if ok else "FAIL"
 if not gated and diff > tol:
-    verdict = "over the limit, reported only (client CPU shares the cores with the server)"
-print(f"   ratio pdbench/h2load {pd / h2:.3f}, difference {diff:.1%} (limit {tol:.0%}): {verdict}")
+    verdict = "over the limit, reported only (client CPU bounds the rate)"
+print(f"   median ratio pdbench/h2load {median:.3f}, difference {diff:.1%} (limit {tol:.0%}): {verdict}")
 sys.exit(0 if ok else 1)
 PY
 }
 
 # Latency-bound (one call in flight): both tools measure the server's round trip, so the rates
-# must agree. Throughput-bound (CONNS x STREAMS): reported; on a small machine the gRPC C++
-# client's CPU (~3x h2load's per call) competes with the server, so it is gated only with STRICT=1.
+# must agree. Throughput-bound (CONNS x STREAMS): reported; the gRPC C++ client spends about
+# twice h2load's CPU per call, so on a small machine the client's CPUs bound pdbench's rate
+# before the server does; gated only with STRICT=1.
 FAIL=0
 measure 1 1 1 || FAIL=1
 measure "$CONNS" "$STREAMS" "${STRICT:-0}" || FAIL=1

@@ -29,7 +29,7 @@ ABSL_FLAG(std::string, data, "", "rpc: request data JSON (overrides the config)"
 ABSL_FLAG(std::string, data_file, "", "rpc: file holding the request data JSON");
 ABSL_FLAG(std::string, metadata, "", "rpc: metadata JSON object (overrides the config)");
 ABSL_FLAG(bool, insecure, false, "rpc: plaintext even if the config does not set insecure");
-ABSL_FLAG(int, threads, 0, "rpc: completion-queue threads driving the calls (0 = one per core)");
+ABSL_FLAG(int, threads, 0, "rpc: completion-queue threads driving the calls (0 = one per core it may run on)");
 ABSL_FLAG(bool, dry_run, false, "rpc: print the messages of calls 0 and 1 and exit");
 ABSL_FLAG(std::string, responses, "", "rpc: write every response message as a JSON line");
 ABSL_FLAG(std::string, expect_codes, "",
