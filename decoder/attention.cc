@@ -197,7 +197,7 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
             qh[g] = queries[qi].q + (int64_t{r} * group + g0 + g) * head_dim;
             out[g] = acc + (h0 + g) * head_dim;
           }
-          alignas(32) float s[kHeadTile][kAttentionChunk] = {};
+          alignas(32) float s[kHeadTile][kAttentionChunk];
           switch (gt) {
             case 1: ScoresTile<1>(qh, keys, vecs, head_dim, vscale, s); break;
             case 2: ScoresTile<2>(qh, keys, vecs, head_dim, vscale, s); break;

@@ -141,6 +141,43 @@ TEST(AttentionBlockTest, KvHeadRangeMatchesPerHeadAttention) {
   EXPECT_EQ(joint, separate);
 }
 
+// Query heads are processed in tiles of up to 3 per pass over the K/V: a group of 5 (tiles of 3
+// and 2) with head_dim 40 (a 32-float and an 8-float slice per V row) must give each head the
+// bits it gets alone, and agree with plain softmax.
+TEST(AttentionBlockTest, HeadTilesMatchOneHeadAtATime) {
+  constexpr KvLayout layout{1, 2, 40};
+  const int64_t n = 37, tf = layout.TokenFloats();
+  const auto kv = Random(n * tf, 11);
+  const int group = 5, d = layout.head_dim;
+  const auto q = Random(int64_t{group} * d, 12);
+  const KvSpan whole{kv.data(), n};
+  const KvSource src{KvView(&whole, 1)};
+  const float scale = 0.3f;
+  std::vector<float> together(group * d);
+  AttendGroup(layout, 0, 1, group, q.data(), n, src, scale, together.data());
+  for (int g = 0; g < group; ++g) {
+    std::vector<float> alone(d);
+    AttendGroup(layout, 0, 1, 1, q.data() + g * d, n, src, scale, alone.data());
+    for (int i = 0; i < d; ++i) ASSERT_EQ(together[g * d + i], alone[i]) << "head " << g << " dim " << i;
+    // Plain softmax in double.
+    std::vector<double> w(n);
+    double mx = -1e300, sum = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const float* k = kv.data() + j * tf + layout.Offset(0, 0, 1);
+      double dot = 0;
+      for (int i = 0; i < d; ++i) dot += double{q[g * d + i]} * k[i];
+      w[j] = dot * scale;
+      mx = std::max(mx, w[j]);
+    }
+    for (double& x : w) sum += (x = std::exp(x - mx));
+    for (int i = 0; i < d; ++i) {
+      double ref = 0;
+      for (int64_t j = 0; j < n; ++j) ref += w[j] / sum * kv[j * tf + layout.Offset(0, 1, 1) + i];
+      EXPECT_NEAR(together[g * d + i], ref, 1e-5) << "head " << g << " dim " << i;
+    }
+  }
+}
+
 TEST(AttentionStabilityTest, LargeScoresDoNotOverflow) {
   const int64_t n = 40, tf = kLayout.TokenFloats();
   auto kv = Random(n * tf, 1);

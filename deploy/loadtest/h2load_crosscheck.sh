@@ -2,8 +2,9 @@
 # Independent cross-check of pdbench's request rate: measures the cache manager's cheapest RPC
 # (GetStats by default, Lookup with RPC=Lookup) with h2load and with `pdbench rpc` in the same
 # run, at the same connections and calls in flight, prints both rates and their ratio, and
-# fails if they differ by more than 25%. h2load counts only HTTP statuses, so gRPC statuses are
-# checked separately with pdbench (every call must be OK).
+# fails if at one call in flight they differ by more than 25% (the median of alternating rounds,
+# relative to the faster tool). h2load counts only HTTP statuses, so gRPC statuses are checked
+# separately with pdbench (every call must be OK).
 #
 # Usage: deploy/loadtest/h2load_crosscheck.sh            (starts the stack with deploy/local/up.sh)
 #        CACHE=127.0.0.1:50051 deploy/loadtest/h2load_crosscheck.sh   (an already running manager)
@@ -11,7 +12,7 @@
 #      of each tool, N/ROUNDS calls each; the median of the per-round ratios is gated), CONNS=4,
 #      STREAMS=16 (in flight per connection), PDBENCH=path to pdbench, TOLERANCE=0.25, STRICT=1
 #      to gate the throughput-bound setting too, PIN=0 to leave CPU affinity alone (by default
-#      the manager runs on CPU 0 and both tools on the others).
+#      the manager runs on the first allowed CPU and both tools on the others).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -62,18 +63,34 @@ PY
 URL="http://$CACHE/pdserve.kvcache.v1.KvCache/$RPC"
 H2_HEADERS=(-H "content-type: application/grpc" -H "te: trailers")
 
-# Pinning: the manager gets CPU 0 and both tools run on the other CPUs, so neither client's
+# Pinning: the manager gets the first allowed CPU and both tools the others, so neither client's
 # CPU competes with the server it measures (as a load generator on its own machine would).
 # Unpinned on 2 cores the two tools' rates swung by 30% from run to run with the host's load.
 CLIENT=()
-SERVER_PID="$(pid_of_addr "$CACHE")"
-NCPU="$(nproc)"
-if [ "${PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null && [ -n "$SERVER_PID" ]; then
-  taskset -apc 0 "$SERVER_PID" >/dev/null
-  CLIENT=(taskset -c "1-$((NCPU - 1))")
-  echo "manager (pid $SERVER_PID) pinned to CPU 0, h2load and pdbench to CPUs 1-$((NCPU - 1))"
-  unpin() { taskset -apc "0-$((NCPU - 1))" "$SERVER_PID" >/dev/null 2>&1 || true; }
-  trap 'unpin; stop_stack; rm -rf "$WORK"' EXIT
+SERVER_PID="$(pid_of_addr "$CACHE" || true)"
+# CPUs this shell may use, as a list ("0,1" or "0-3"), expanded by python.
+ALLOWED="$(taskset -pc $$ 2>/dev/null | sed -n 's/.*: *//p' || true)"
+read -r SERVER_CPU CLIENT_CPUS < <(python3 -c '
+import sys
+cpus = []
+for part in sys.argv[1].split(","):
+    if "-" in part:
+        a, b = part.split("-"); cpus += range(int(a), int(b) + 1)
+    elif part.strip():
+        cpus.append(int(part))
+print(cpus[0] if cpus else "", ",".join(map(str, cpus[1:])))' "${ALLOWED:-}")
+if [ "${PIN:-1}" = 1 ] && [ -n "$SERVER_PID" ] && [ -n "${CLIENT_CPUS:-}" ]; then
+  SERVER_MASK="$(taskset -p "$SERVER_PID" 2>/dev/null | sed -n 's/.*: *//p' || true)"
+  if [ -n "$SERVER_MASK" ] && taskset -apc "$SERVER_CPU" "$SERVER_PID" >/dev/null 2>&1; then
+    CLIENT=(taskset -c "$CLIENT_CPUS")
+    echo "manager (pid $SERVER_PID) pinned to CPU $SERVER_CPU, h2load and pdbench to CPUs $CLIENT_CPUS"
+    unpin() { taskset -ap "$SERVER_MASK" "$SERVER_PID" >/dev/null 2>&1 || true; }
+    trap 'unpin; stop_stack; rm -rf "$WORK"' EXIT
+  else
+    echo "could not pin the manager (pid $SERVER_PID); running unpinned" >&2
+  fi
+else
+  echo "running unpinned (PIN=${PIN:-1}, manager pid '${SERVER_PID}', CPUs '${ALLOWED:-?}')" >&2
 fi
 
 # measure CONNS STREAMS GATED: ROUNDS alternating runs of h2load and pdbench at CONNS
@@ -96,9 +113,11 @@ measure() {
     h2_ok="$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$WORK/h2load.txt")"
     [ -n "$h2_rps" ] || { cat "$WORK/h2load.txt" >&2; die "could not read h2load's rate"; }
     pd_status=0
+    rm -f "$WORK/pdbench.json"
     "${CLIENT[@]}" "$PDBENCH" rpc --config "$CONFIG" --total "$per" --concurrency "$conc" \
       --connections "$conns" --expect_codes OK --output "$WORK/pdbench.json" "$CACHE" \
       2>/dev/null || pd_status=$?
+    [ -s "$WORK/pdbench.json" ] || die "pdbench wrote no summary (exit $pd_status)"
     pd_rps="$(json_get "$WORK/pdbench.json" rps)"
     echo "$h2_rps $h2_ok $pd_rps $pd_status" >> "$WORK/rounds.txt"
   done
@@ -117,7 +136,7 @@ for i, (h2, h2_ok, pd, status) in enumerate(rounds, 1):
 best_h2 = max(float(r[0]) for r in rounds)
 best_pd = max(float(r[2]) for r in rounds)
 median = statistics.median(ratios)
-diff = abs(1 - median)
+diff = abs(1 - median) / max(1.0, median)  # relative to the faster tool, either way
 print(f"   best  h2load {best_h2:8.0f}/s, pdbench {best_pd:8.0f}/s, ratio {best_pd / best_h2:.3f}")
 ok = all_ok and (diff <= tol or not gated)
 verdict = "PASS" if ok else "FAIL"

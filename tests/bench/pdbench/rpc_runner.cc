@@ -422,8 +422,8 @@ absl::StatusOr<RpcRunResult> RunRpcLoad(const RpcRunOptions& options) {
   SharedLoad shared(options, builder, std::move(fixed_requests),
                     responses.is_open() ? &responses : nullptr);
   // One thread per core it may run on by default (its CPU affinity, e.g. under taskset): with
-  // one, the 4 x 16 GetStats cross-check ran at ~0.39 of h2load's rate on 2 cores, with two at
-  // ~0.54 (the client's CPU per call is unchanged).
+  // one, the 4 x 16 GetStats cross-check ran at ~0.39 of h2load's rate on 2 shared cores
+  // (unpinned), with two at ~0.54 (the client's CPU per call is unchanged).
   const int wanted = options.threads > 0 ? options.threads : UsableCores();
   const int threads = std::max<int>(1, std::min<uint64_t>(wanted, config.concurrency));
   std::vector<std::unique_ptr<Driver>> drivers;
