@@ -187,6 +187,15 @@ double ProcessCpuSeconds() {
 struct Timing {
   std::vector<double> seconds;
   std::vector<double> cpu_seconds;
+  // Runs `body` once and records its wall and process CPU time.
+  template <typename F>
+  void Measure(F&& body) {
+    const absl::Time t0 = absl::Now();
+    const double c0 = ProcessCpuSeconds();
+    body();
+    seconds.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    cpu_seconds.push_back(ProcessCpuSeconds() - c0);
+  }
   double BestCpu() const {
     return cpu_seconds.empty() ? 0 : *std::min_element(cpu_seconds.begin(), cpu_seconds.end());
   }
@@ -294,16 +303,14 @@ class Throughput {
       echo::EchoResponse response;
       grpc::ClientContext context;
       SetDeadline(&context);
-      const absl::Time t0 = absl::Now();
-      const double c0 = ProcessCpuSeconds();
-      auto writer = echo->Sink(&context, &response);
-      for (uint32_t i = 0; i < messages && writer->Write(bare_payload_); ++i) {
-      }
-      writer->WritesDone();
-      grpc::Status s = writer->Finish();
-      if (!s.ok()) Die("Sink", s);
-      bare_write_.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-      bare_write_.cpu_seconds.push_back(ProcessCpuSeconds() - c0);
+      bare_write_.Measure([&] {
+        auto writer = echo->Sink(&context, &response);
+        for (uint32_t i = 0; i < messages && writer->Write(bare_payload_); ++i) {
+        }
+        writer->WritesDone();
+        grpc::Status s = writer->Finish();
+        if (!s.ok()) Die("Sink", s);
+      });
     }
     {
       echo::SourceRequest request;
@@ -311,16 +318,14 @@ class Throughput {
       request.set_payload_bytes(part);
       grpc::ClientContext context;
       SetDeadline(&context);
-      const absl::Time t0 = absl::Now();
-      const double c0 = ProcessCpuSeconds();
-      auto reader = echo->Source(&context, request);
-      echo::EchoResponse response;
-      uint64_t received = 0;
-      while (reader->Read(&response)) received += response.payload().size();
-      grpc::Status s = reader->Finish();
-      if (!s.ok() || received != bytes()) Die("Source", s);
-      bare_read_.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-      bare_read_.cpu_seconds.push_back(ProcessCpuSeconds() - c0);
+      bare_read_.Measure([&] {
+        auto reader = echo->Source(&context, request);
+        echo::EchoResponse response;
+        uint64_t received = 0;
+        while (reader->Read(&response)) received += response.payload().size();
+        grpc::Status s = reader->Finish();
+        if (!s.ok() || received != bytes()) Die("Source", s);
+      });
     }
   }
 
@@ -331,24 +336,12 @@ class Throughput {
     if (destination_[salt % destination_.size()] != source_[salt % source_.size()]) std::abort();
 
     const std::string id = Create(salt);
-    const absl::Time w0 = absl::Now();
-    double c0 = ProcessCpuSeconds();
-    Write(id);
-    write_.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - w0));
-    write_.cpu_seconds.push_back(ProcessCpuSeconds() - c0);
-    const absl::Time r0 = absl::Now();
-    c0 = ProcessCpuSeconds();
-    Read(id);
-    read_.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - r0));
-    read_.cpu_seconds.push_back(ProcessCpuSeconds() - c0);
+    write_.Measure([&] { Write(id); });
+    read_.Measure([&] { Read(id); });
     Release(id);
 
     const std::string other = Create(salt + 10000);
-    const absl::Time z0 = absl::Now();
-    c0 = ProcessCpuSeconds();
-    WriteZeroCopy(other);
-    zero_copy_write_.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - z0));
-    zero_copy_write_.cpu_seconds.push_back(ProcessCpuSeconds() - c0);
+    zero_copy_write_.Measure([&] { WriteZeroCopy(other); });
     Release(other);
   }
 
