@@ -118,4 +118,18 @@ DecodeRun RunDecode(pdserve::inference::v1::Decode::Stub* stub,
   return run;
 }
 
+GenerateRun RunGenerate(pdserve::inference::v1::Router::Stub* stub,
+                        const pdserve::inference::v1::GenerateRequest& request) {
+  GenerateRun run;
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(60));
+  auto reader = stub->Generate(&context, request);
+  pdserve::inference::v1::GenerateResponse message;
+  while (reader->Read(&message)) {
+    run.tokens.insert(run.tokens.end(), message.token_ids().begin(), message.token_ids().end());
+  }
+  run.status = reader->Finish();
+  return run;
+}
+
 }  // namespace pdserve::testing

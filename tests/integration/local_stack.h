@@ -69,6 +69,15 @@ struct DecodeRun {
 DecodeRun RunDecode(pdserve::inference::v1::Decode::Stub* stub,
                     const pdserve::inference::v1::DecodeRequest& request);
 
+// Runs a router Generate stream to its end (deadline 60 s). Returns the tokens and the final
+// status.
+struct GenerateRun {
+  std::vector<int32_t> tokens;
+  grpc::Status status;
+};
+GenerateRun RunGenerate(pdserve::inference::v1::Router::Stub* stub,
+                        const pdserve::inference::v1::GenerateRequest& request);
+
 }  // namespace pdserve::testing
 
 #endif  // PDSERVE_TESTS_INTEGRATION_LOCAL_STACK_H_

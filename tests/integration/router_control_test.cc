@@ -114,28 +114,13 @@ TEST_F(RouterControlTest, MetricsCountRequestsTokensAndErrors) {
   const std::string first = ScrapeMetrics(metrics_port_);
   ASSERT_NE(first.find("200 OK"), std::string::npos) << first;
   auto stub = stack_->RouterStub();
-  {
-    inf::GenerateRequest request = LongRequest(3);
-    request.mutable_limits()->set_max_new_tokens(7);
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(60));
-    auto reader = stub->Generate(&context, request);
-    inf::GenerateResponse message;
-    while (reader->Read(&message)) {
-    }
-    ASSERT_TRUE(reader->Finish().ok());
-  }
-  {
-    inf::GenerateRequest empty;  // INVALID_ARGUMENT: no prompt
-    empty.mutable_limits()->set_max_new_tokens(1);
-    grpc::ClientContext context;
-    context.set_deadline(Deadline(60));
-    auto reader = stub->Generate(&context, empty);
-    inf::GenerateResponse message;
-    while (reader->Read(&message)) {
-    }
-    ASSERT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  }
+  inf::GenerateRequest request = LongRequest(3);
+  request.mutable_limits()->set_max_new_tokens(7);
+  ASSERT_TRUE(RunGenerate(stub.get(), request).status.ok());
+  inf::GenerateRequest empty;  // INVALID_ARGUMENT: no prompt
+  empty.mutable_limits()->set_max_new_tokens(1);
+  ASSERT_EQ(RunGenerate(stub.get(), empty).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   // Counters settle when each stream's handler finishes, just after the client sees the end.
   std::string second;
   for (int i = 0; i < 100; ++i) {
