@@ -14,9 +14,19 @@ inline constexpr int kMaxHeadDim = 256;
 // Keys are processed in chunks of this many absolute positions ([0,16), [16,32), ...), so the
 // arithmetic is independent of how K/V is split into spans.
 inline constexpr int kAttentionChunk = 16;
+// Keys are also split into segments of this many absolute positions ([0,256), [256,512), ...):
+// each segment's softmax runs from a fresh state, and the segments' states are merged left to
+// right. Threads can then share one long sequence without changing a bit of the result.
+inline constexpr int64_t kAttentionSegment = 256;
 
-// A sequence's K/V for positions 0.. : the spans of `past`, then `tail_tokens` tokens at `tail`
-// (token-major, TokenFloats() floats each; e.g. the tokens being computed right now).
+// Segments covering positions [0, num_keys).
+inline int64_t NumSegments(int64_t num_keys) {
+  return (num_keys + kAttentionSegment - 1) / kAttentionSegment;
+}
+
+// A sequence's K/V for positions 0.. : the spans of `past` (token-major or layer-major
+// blocks), then `tail_tokens` tokens at `tail` (token-major, TokenFloats() floats each; e.g.
+// the tokens being computed right now).
 struct KvSource {
   KvView past;
   const float* tail = nullptr;
@@ -49,6 +59,23 @@ struct AttentionQuery {
 // REQUIRES: kv covers max(num_keys) tokens; the other requirements of AttendGroup.
 void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end, int group,
                  absl::Span<const AttentionQuery> queries, const KvSource& kv, float scale);
+
+// AttendBlock in pieces, so that threads can split one sequence's keys: AttendSegment computes
+// the softmax state of every (query, head) over the keys of one segment, and FinishSegments
+// merges the states of segments 0, 1, ... in order and writes the outputs. AttendBlock is
+// exactly these calls, so the bits are the same however the segments were distributed.
+// A state holds SegmentStateFloats(queries.size(), (kv_head_end - kv_head_begin) * group,
+// head_dim) floats; a query with no keys in the segment gets an empty state.
+inline int64_t SegmentStateFloats(int64_t num_queries, int heads_per_query, int head_dim) {
+  return num_queries * heads_per_query * (head_dim + 2);
+}
+void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end,
+                   int group, absl::Span<const AttentionQuery> queries, const KvSource& kv,
+                   float scale, int64_t segment, float* state);
+// REQUIRES: states[s] is segment s's state, for s in [0, NumSegments(max num_keys)).
+void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, int group,
+                    absl::Span<const AttentionQuery> queries,
+                    absl::Span<const float* const> states);
 
 }  // namespace pdserve::decoder::internal
 

@@ -93,6 +93,42 @@ TEST_P(AttentionTest, ShuffledBlocksEqualContiguousAndReference) {
               KvSource{odd, kv.data() + pos * tf, n - pos}, scale, mixed.data());
   EXPECT_EQ(mixed, contiguous);
 
+  // Head-major blocks ([layer][K/V][kv_head][slot][head_dim], the decode server's local copy)
+  // of 16 and of 32 slots, shuffled, unused slots poisoned; then a mix of both orders and a
+  // token-major tail. The order of the bytes must not change a bit of the result.
+  for (const int64_t cap : {16, 32}) {
+    const int64_t nb = (n + cap - 1) / cap;
+    std::vector<int64_t> where(nb);
+    std::iota(where.begin(), where.end(), 0);
+    std::shuffle(where.begin(), where.end(), std::mt19937(10));
+    std::vector<float> blocks_pool(nb * cap * tf, NAN);
+    std::vector<KvSpan> head_major;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t len = std::min(cap, n - b * cap);
+      float* dst = blocks_pool.data() + where[b] * cap * tf;
+      CopyToBlock(kLayout, kv.data() + b * cap * tf, len, cap, 0, dst);
+      head_major.push_back({dst, len, cap});
+    }
+    std::vector<float> out(group * kLayout.head_dim);
+    AttendGroup(kLayout, 1, 1, group, q.data(), n, KvSource{head_major}, scale, out.data());
+    EXPECT_EQ(out, contiguous) << "capacity " << cap;
+
+    std::vector<KvSpan> mix;
+    int64_t at = 0;
+    for (int64_t b = 0; b < nb && at < n - 2; ++b) {
+      const int64_t len = std::min(head_major[b].num_tokens, n - 2 - at);
+      if (b % 2 == 0) {
+        mix.push_back({head_major[b].data, len, cap});
+      } else {
+        mix.push_back({kv.data() + at * tf, len});
+      }
+      at += len;
+    }
+    AttendGroup(kLayout, 1, 1, group, q.data(), n, KvSource{mix, kv.data() + at * tf, n - at},
+                scale, out.data());
+    EXPECT_EQ(out, contiguous) << "mixed, capacity " << cap;
+  }
+
   for (int g = 0; g < group; ++g) {
     const auto ref = Reference(kv, 1, 1, q.data() + g * kLayout.head_dim, n, scale);
     for (int i = 0; i < kLayout.head_dim; ++i) {
@@ -101,7 +137,48 @@ TEST_P(AttentionTest, ShuffledBlocksEqualContiguousAndReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Lengths, AttentionTest, ::testing::Values(4, 15, 16, 17, 33, 100));
+// 300 and 600 span two and three key segments.
+INSTANTIATE_TEST_SUITE_P(Lengths, AttentionTest,
+                         ::testing::Values(4, 15, 16, 17, 33, 100, 300, 600));
+
+// Threads split a long sequence by key segment: each segment's state computed on its own, in
+// any order, and merged by FinishSegments must give AttendBlock's bits, including for a query
+// whose keys end before the last segments (an empty state there).
+TEST(AttentionSegmentTest, SegmentsComputedSeparatelyMatchAttendBlock) {
+  const int64_t n = 700, tf = kLayout.TokenFloats();
+  const auto kv = Random(n * tf, 13);
+  const int group = 3, d = kLayout.head_dim, heads = kLayout.num_kv_heads * group;
+  const KvSpan whole{kv.data(), n};
+  const KvSource src{KvView(&whole, 1)};
+  const auto q = Random(3 * heads * d, 14);
+  const int64_t keys[3] = {700, 513, 200};
+  std::vector<float> joint(3 * heads * d), split(3 * heads * d, NAN);
+  std::vector<AttentionQuery> jq, sq;
+  for (int i = 0; i < 3; ++i) {
+    jq.push_back({q.data() + i * heads * d, keys[i], joint.data() + i * heads * d});
+    sq.push_back({q.data() + i * heads * d, keys[i], split.data() + i * heads * d});
+  }
+  AttendBlock(kLayout, 1, 0, kLayout.num_kv_heads, group, jq, src, 0.2f);
+
+  const int64_t segments = NumSegments(700);
+  ASSERT_EQ(segments, 3);
+  const int64_t floats = SegmentStateFloats(3, heads, d);
+  std::vector<float> states(segments * floats, NAN);
+  std::vector<const float*> order;
+  for (int64_t s = segments - 1; s >= 0; --s) {  // last segment first
+    AttendSegment(kLayout, 1, 0, kLayout.num_kv_heads, group, sq, src, 0.2f, s,
+                  states.data() + s * floats);
+  }
+  for (int64_t s = 0; s < segments; ++s) order.push_back(states.data() + s * floats);
+  FinishSegments(kLayout, 0, kLayout.num_kv_heads, group, sq, order);
+  EXPECT_EQ(split, joint);
+
+  // And the merged result is softmax attention (query 0, every head).
+  for (int h = 0; h < heads; ++h) {
+    const auto ref = Reference(kv, 1, h / group, q.data() + h * d, 700, 0.2f);
+    for (int i = 0; i < d; ++i) EXPECT_NEAR(joint[h * d + i], ref[i], 1e-5) << h << " " << i;
+  }
+}
 
 TEST(AttentionBlockTest, EachQueryMatchesSingleQueryAttention) {
   const int64_t n = 45, tf = kLayout.TokenFloats();

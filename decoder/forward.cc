@@ -20,6 +20,14 @@ bool SameSequence(const ForwardRow& a, const ForwardRow& b) {
          b.position == a.position + 1;
 }
 
+// A share of one layer's attention (see Forward).
+struct AttentionItem {
+  int64_t block;    // index into the query blocks
+  int64_t segment;  // key segment, or -1 for all of them (merged in place)
+  int h0, h1;       // kv heads
+  float* state;     // the segment's softmax state, when segment >= 0
+};
+
 }  // namespace
 
 void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* kv_out,
@@ -59,6 +67,43 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     i = j;
   }
 
+  // Attention work items: (query block, key segment or -1 for all of them, kv head range).
+  // With at least as many blocks as threads, each block is one item (a single pass over its
+  // K/V). With fewer, a block's keys are split by segment so every thread works on one long
+  // sequence, each reading whole runs of K/V; if that still leaves a thread idle (short
+  // contexts), items are split by kv heads too. None of this changes the result's bits.
+  std::vector<AttentionItem> items;
+  AlignedBuffer states;
+  {
+    const int threads = pool->num_threads();
+    const bool split = blocks.size() < static_cast<size_t>(threads);
+    int64_t total = 0;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      total += split ? NumSegments(rows[blocks[b].second - 1].position + 1) : 1;
+    }
+    const int ranges = total < threads ? std::min(c.num_kv_heads, threads) : 1;
+    int64_t floats = 0;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      const auto [b0, b1] = blocks[b];
+      const int64_t segments = split ? NumSegments(rows[b1 - 1].position + 1) : 1;
+      for (int r = 0; r < ranges; ++r) {
+        const int h0 = c.num_kv_heads * r / ranges, h1 = c.num_kv_heads * (r + 1) / ranges;
+        for (int64_t sg = 0; sg < segments; ++sg) {
+          items.push_back({static_cast<int64_t>(b), split ? sg : -1, h0, h1, nullptr});
+          if (split) floats += SegmentStateFloats(b1 - b0, (h1 - h0) * group, d);
+        }
+      }
+    }
+    states = AlignedBuffer(floats);
+    float* next = states.data();
+    for (AttentionItem& item : items) {
+      if (item.segment < 0) continue;
+      const auto [b0, b1] = blocks[item.block];
+      item.state = next;
+      next += SegmentStateFloats(b1 - b0, (item.h1 - item.h0) * group, d);
+    }
+  }
+
   for (int layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& lw = w.layers[layer];
     for (int64_t i = 0; i < t; ++i) {
@@ -75,28 +120,47 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     }
     on_layer(layer);
 
-    // Attention: one work item per (block of rows sharing K/V, range of kv heads), dealt
-    // round-robin to balance causal cost. A lone row (decode batch 1) is split by kv heads so
-    // every thread works; otherwise one item covers all kv heads, a single pass over the K/V.
-    const int ranges = blocks.size() >= static_cast<size_t>(pool->num_threads())
-                           ? 1
-                           : std::min(c.num_kv_heads, pool->num_threads());
-    const int64_t items = static_cast<int64_t>(blocks.size()) * ranges;
     pool->Run([&](int index, int count) {
       AttentionQuery queries[kQueryBlock];
-      for (int64_t it = index; it < items; it += count) {
-        const auto [b0, b1] = blocks[it / ranges];
-        const int r = static_cast<int>(it % ranges);
-        const int h0 = c.num_kv_heads * r / ranges, h1 = c.num_kv_heads * (r + 1) / ranges;
+      for (size_t it = index; it < items.size(); it += count) {
+        const AttentionItem& item = items[it];
+        const auto [b0, b1] = blocks[item.block];
+        const int64_t first_head = int64_t{item.h0} * group * d;
         for (int64_t i = b0; i < b1; ++i) {
-          queries[i - b0] = {qkv.data() + i * qkv_width + h0 * group * d, rows[i].position + 1,
-                             attn.data() + i * q_width + h0 * group * d};
+          queries[i - b0] = {qkv.data() + i * qkv_width + first_head, rows[i].position + 1,
+                             attn.data() + i * q_width + first_head};
         }
         // The last row's source covers every row of the block.
-        AttendBlock(layout, layer, h0, h1, group, absl::MakeConstSpan(queries, b1 - b0),
-                    rows[b1 - 1].kv, scale);
+        const auto block_queries = absl::MakeConstSpan(queries, b1 - b0);
+        if (item.segment < 0) {
+          AttendBlock(layout, layer, item.h0, item.h1, group, block_queries, rows[b1 - 1].kv,
+                      scale);
+        } else {
+          AttendSegment(layout, layer, item.h0, item.h1, group, block_queries, rows[b1 - 1].kv,
+                        scale, item.segment, item.state);
+        }
       }
     });
+    // Merge the segments of split sequences, in segment order.
+    for (size_t it = 0; it < items.size();) {
+      const AttentionItem& item = items[it];
+      if (item.segment < 0) {
+        ++it;
+        continue;
+      }
+      const auto [b0, b1] = blocks[item.block];
+      const int64_t first_head = int64_t{item.h0} * group * d;
+      AttentionQuery queries[kQueryBlock];
+      for (int64_t i = b0; i < b1; ++i) {
+        queries[i - b0] = {nullptr, rows[i].position + 1, attn.data() + i * q_width + first_head};
+      }
+      std::vector<const float*> states;
+      for (; it < items.size() && items[it].block == item.block && items[it].h0 == item.h0; ++it) {
+        states.push_back(items[it].state);
+      }
+      FinishSegments(layout, item.h0, item.h1, group, absl::MakeConstSpan(queries, b1 - b0),
+                     states);
+    }
     MatMul(lw.o, attn.data(), t, q_width, tmp.data(), h, pool);
     for (int64_t i = 0; i < t; ++i) AddInPlace(tmp.data() + i * h, h, x.data() + i * h);
 

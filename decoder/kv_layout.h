@@ -3,6 +3,7 @@
 #define PDSERVE_DECODER_KV_LAYOUT_H_
 
 #include <cstdint>
+#include <cstring>
 
 #include "absl/types/span.h"
 
@@ -27,11 +28,48 @@ struct KvLayout {
   bool operator==(const KvLayout&) const = default;
 };
 
-// `num_tokens` consecutive tokens: data holds num_tokens * TokenFloats() floats. Not owned.
+// `num_tokens` consecutive tokens. Not owned. Two orders:
+//  - token-major (block_capacity == 0), the wire layout: data holds num_tokens * TokenFloats()
+//    floats, token after token;
+//  - head-major block (block_capacity = C > 0): room for C tokens, stored
+//    [layer][K/V][kv_head][slot][head_dim]. One head's keys (or values) of the whole block are
+//    one contiguous run of C * head_dim floats, which attention reads in order and the hardware
+//    prefetchers stream; in token-major order each is a short run every TokenFloats().
+// Element (token j, layer, kv, kv_head) is at
+//   Layer(layout, layer) + kv * KvStride(layout) + kv_head * HeadStride(layout) + j * TokenStride(layout).
 struct KvSpan {
   const float* data = nullptr;
   int64_t num_tokens = 0;
+  int64_t block_capacity = 0;
+
+  int64_t TokenStride(const KvLayout& layout) const {
+    return block_capacity > 0 ? layout.head_dim : layout.TokenFloats();
+  }
+  int64_t HeadStride(const KvLayout& layout) const {
+    return block_capacity > 0 ? block_capacity * layout.head_dim : layout.head_dim;
+  }
+  int64_t KvStride(const KvLayout& layout) const {
+    return layout.num_kv_heads * HeadStride(layout);
+  }
+  const float* Layer(const KvLayout& layout, int layer) const {
+    return data + layer * (block_capacity > 0 ? block_capacity : 1) * layout.LayerFloats();
+  }
 };
+
+// Copies `n` token-major tokens into slots [first_slot, first_slot + n) of a head-major block
+// with room for `capacity` tokens. REQUIRES: first_slot + n <= capacity.
+inline void CopyToBlock(const KvLayout& layout, const float* tokens, int64_t n, int64_t capacity,
+                        int64_t first_slot, float* block) {
+  const int64_t d = layout.head_dim;
+  const int64_t rows = int64_t{layout.num_layers} * 2 * layout.num_kv_heads;  // (layer, kv, head)
+  for (int64_t j = 0; j < n; ++j) {
+    const float* src = tokens + j * layout.TokenFloats();
+    float* dst = block + (first_slot + j) * d;
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(dst + r * capacity * d, src + r * d, d * sizeof(float));
+    }
+  }
+}
 
 // A sequence's K/V for positions 0, 1, 2, ... in order, as spans of any sizes (e.g. 16-token
 // blocks living anywhere in memory, then a partial tail).

@@ -233,6 +233,47 @@ TEST(ModelTest, BatchedDecodeEqualsSingleDecodes) {
   }
 }
 
+// A long sequence's attention is split across threads by key segment when the batch is smaller
+// than the pool, and its K/V may sit in head-major blocks (the decode server's local copy).
+// Neither may change a bit: a 3-thread model decoding one sequence (split) or two (one item per
+// sequence) must match a 1-thread model, whichever block order the K/V is in.
+TEST(ModelTest, LongDecodeIsBitIdenticalAcrossThreadsSplitsAndBlockOrders) {
+  auto three = Model::Load("synthetic:tiny", LoadOptions{3});
+  auto one = Model::Load("synthetic:tiny", LoadOptions{1});
+  ASSERT_TRUE(three.ok() && one.ok());
+  const int64_t tf = Tiny().kv_layout().TokenFloats();
+  const int vocab = Tiny().config().vocab_size;
+  const int lengths[2] = {700, 290};
+  std::vector<PrefillOut> prefix;
+  std::vector<std::vector<float>> blocks(2);
+  std::vector<std::vector<KvSpan>> token_major(2), head_major(2);
+  for (int i = 0; i < 2; ++i) {
+    prefix.push_back(RunPrefill(**one, {}, Prompt(lengths[i], 40 + i)));
+    blocks[i].assign((lengths[i] + 15) / 16 * 16 * tf, NAN);
+    for (int64_t p = 0; p < lengths[i]; p += 16) {
+      const int64_t len = std::min<int64_t>(16, lengths[i] - p);
+      token_major[i].push_back({prefix[i].kv.data() + p * tf, len});
+      CopyToBlock(Tiny().kv_layout(), prefix[i].kv.data() + p * tf, len, 16, 0,
+                  blocks[i].data() + p * tf);
+      head_major[i].push_back({blocks[i].data() + p * tf, len, 16});
+    }
+  }
+  auto step = [&](const Model& m, const std::vector<std::vector<KvSpan>>& spans, int count) {
+    std::vector<Model::DecodeItem> items;
+    for (int i = 0; i < count; ++i) items.push_back({static_cast<int32_t>(5 + i), spans[i]});
+    std::vector<float> kv(count * tf), logits(count * vocab);
+    EXPECT_TRUE(m.DecodeStep(items, absl::MakeSpan(kv), absl::MakeSpan(logits)).ok());
+    return logits;
+  };
+  const std::vector<float> ref = step(**one, token_major, 2);
+  const std::vector<float> ref0(ref.begin(), ref.begin() + vocab);
+  EXPECT_EQ(step(**three, token_major, 1), ref0);
+  EXPECT_EQ(step(**three, head_major, 1), ref0);
+  EXPECT_EQ(step(**one, head_major, 1), ref0);
+  EXPECT_EQ(step(**three, head_major, 2), ref);
+  EXPECT_EQ(step(**three, token_major, 2), ref);
+}
+
 TEST(ModelTest, ValidationErrorsNameTheField) {
   const Model& m = Tiny();
   const int64_t tf = m.kv_layout().TokenFloats();
