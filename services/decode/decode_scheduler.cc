@@ -29,14 +29,17 @@ struct DecodeScheduler::Sequence {
   std::vector<decoder::KvSpan> spans;  // the current step's view over `blocks`
 };
 
-// One block of a sequence's local K/V copy. In kDelta mode `data` is an arena slot with room
-// for block_size tokens (so the last block can grow); in kFull mode it aliases the read buffer.
+// One block of a sequence's local K/V copy. In kDelta mode `data` is an arena slot holding a
+// head-major block with room for `capacity` = block_size tokens (so the last block can grow;
+// attention streams that order fastest, see decoder::KvSpan). In kFull mode it aliases the read
+// buffer, token-major as it came off the wire, and `capacity` is 0.
 struct DecodeScheduler::LocalBlock {
   uint32_t index = 0;
   uint64_t first_token = 0;
   uint32_t num_tokens = 0;
   std::optional<kvclient::BlockKey> key;  // full blocks read from the manager
   std::shared_ptr<float> data;
+  uint32_t capacity = 0;
 };
 
 namespace {
@@ -146,7 +149,7 @@ absl::Status DecodeScheduler::Fetch(Sequence& seq) {
                                               b.index, " starts at ", b.first_token,
                                               ", expected ", covered));
     }
-    seq.spans.push_back({b.data.get(), b.num_tokens});
+    seq.spans.push_back({b.data.get(), b.num_tokens, b.capacity});
     covered += b.num_tokens;
   }
   if (covered != seq.position) {
@@ -199,7 +202,9 @@ absl::Status DecodeScheduler::Read(Sequence& seq) {
     if (keep) {
       // Kept for the sequence's lifetime: into a huge-page slot, with room to grow.
       local.data = Arena(seq.block_size).Allocate();
-      std::copy(block.data->begin(), block.data->end(), local.data.get());
+      local.capacity = seq.block_size;
+      decoder::CopyToBlock(layout, block.data->data(), block.num_tokens, local.capacity, 0,
+                           local.data.get());
     } else {
       local.data = std::shared_ptr<float>(block.data, const_cast<float*>(block.data->data()));
     }
@@ -218,10 +223,12 @@ void DecodeScheduler::KeepAppended(Sequence& seq, absl::Span<const float> kv) {
     block.index = static_cast<uint32_t>(seq.blocks.size());
     block.first_token = Covered(seq.blocks);
     block.data = Arena(seq.block_size).Allocate();
+    block.capacity = seq.block_size;
     seq.blocks.push_back(std::move(block));
   }
   LocalBlock& last = seq.blocks.back();
-  std::copy(kv.begin(), kv.end(), last.data.get() + size_t{last.num_tokens} * kv.size());
+  decoder::CopyToBlock(options_.model->kv_layout(), kv.data(), 1, last.capacity, last.num_tokens,
+                       last.data.get());
   ++last.num_tokens;
 }
 

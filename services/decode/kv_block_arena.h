@@ -1,6 +1,7 @@
 // Storage for the decode server's local copy of K/V blocks: equal-size slots carved from large
-// chunks on transparent huge pages. Attention reads a block's K/V one token apart (24 KiB on
-// synthetic:bench); on 4 KiB pages every token is a TLB miss, on 2 MiB pages one in 85.
+// chunks on transparent huge pages. Attention reads one layer of every block per pass, a few
+// KiB per block spread over the slot (384 KiB on synthetic:bench); on 4 KiB pages that is a
+// TLB miss per run, on 2 MiB pages one per five blocks.
 #ifndef PDSERVE_SERVICES_DECODE_KV_BLOCK_ARENA_H_
 #define PDSERVE_SERVICES_DECODE_KV_BLOCK_ARENA_H_
 
