@@ -87,23 +87,38 @@ void Memcpy(internal::ThreadPool& pool, const internal::AlignedBuffer& src,
   });
 }
 
+// How a block stores its tokens' K/V: token-major is the wire layout (what prefill and
+// --kv_fetch=full attend over); head-major is the decode server's local copy (--kv_fetch=delta,
+// the default).
+enum class Order { kTokenMajor, kHeadMajor };
+
 // A sequence's K/V of `n` tokens in 16-token blocks placed in shuffled order, in the same kind
 // of memory the decode server keeps its blocks in (2 MiB-aligned, on transparent huge pages:
 // AlignedBuffer and services/decode/kv_block_arena.h).
 struct PagedKv {
   internal::AlignedBuffer pool;
   std::vector<KvSpan> spans;
-  PagedKv(int64_t n, int64_t token_floats, uint32_t seed)
-      : pool((n + 15) / 16 * 16 * token_floats) {
+  PagedKv(int64_t n, const KvLayout& layout, uint32_t seed, Order order = Order::kHeadMajor)
+      : pool((n + 15) / 16 * 16 * layout.TokenFloats()) {
+    const int64_t tf = layout.TokenFloats();
     const int64_t blocks = (n + 15) / 16;
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    for (int64_t i = 0; i < pool.size(); ++i) pool.data()[i] = dist(rng);
+    std::vector<float> block(16 * tf);
     std::vector<int64_t> slot(blocks);
     for (int64_t b = 0; b < blocks; ++b) slot[b] = b;
     std::shuffle(slot.begin(), slot.end(), rng);
     for (int64_t b = 0; b < blocks; ++b) {
-      spans.push_back({pool.data() + slot[b] * 16 * token_floats, std::min<int64_t>(16, n - b * 16)});
+      const int64_t len = std::min<int64_t>(16, n - b * 16);
+      for (float& x : block) x = dist(rng);
+      float* dst = pool.data() + slot[b] * 16 * tf;
+      if (order == Order::kHeadMajor) {
+        CopyToBlock(layout, block.data(), len, 16, 0, dst);
+        spans.push_back({dst, len, 16});
+      } else {
+        std::copy(block.begin(), block.begin() + len * tf, dst);
+        spans.push_back({dst, len});
+      }
     }
   }
 };
@@ -172,41 +187,46 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr, "read bandwidth: %.2f GB/s (%d threads), %.2f GB/s (1 thread)\n", bw / 1e9,
                kThreads, bw1 / 1e9);
 
-  // Decode, batch 1, varying context.
+  // Decode, batch 1, varying context, with the K/V in each block order.
   const int64_t weight_bytes = model.WeightBytesPerStep() + c.hidden_size * 4;  // + embedding row
-  for (int64_t ctx : {128, 1024, 4096}) {
-    PagedKv kv(ctx, tf, 1);
-    std::vector<float> kv_out(tf), logits(c.vocab_size);
-    const Model::DecodeItem item{7, kv.spans};
-    const int iters = quick ? 3 : 10;
-    const auto [t_iters, t_sum] = Interleaved(
-        reps,
-        [&] {
-          for (int i = 0; i < iters; ++i) {
-            (void)model.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv_out),
-                                   absl::MakeSpan(logits));
-          }
-        },
-        [&] { SumBuffer(pool, big); });
-    const double t = t_iters / iters;
-    const double bw_now = big.size() * 4.0 / t_sum;
-    const double bytes = weight_bytes + double(ctx) * tf * 4;
-    const double frac = bytes / t / bw_now;
-    out["decode_b1"][std::to_string(ctx)] = {{"tokens_per_s", 1 / t},
-                                             {"bytes_per_token", bytes},
-                                             {"GBps", bytes / t / 1e9},
-                                             {"read_bandwidth_GBps", bw_now / 1e9},
-                                             {"fraction_of_read_bandwidth", frac}};
-    std::fprintf(stderr,
-                 "decode b=1 ctx=%5lld: %7.1f tok/s, %.1f MB/token, %.2f GB/s vs read %.2f GB/s = "
-                 "%.3f\n",
-                 static_cast<long long>(ctx), 1 / t, bytes / 1e6, bytes / t / 1e9, bw_now / 1e9, frac);
+  for (const Order order : {Order::kHeadMajor, Order::kTokenMajor}) {
+    const bool wire = order == Order::kTokenMajor;
+    for (int64_t ctx : {128, 1024, 4096}) {
+      PagedKv kv(ctx, layout, 1, order);
+      std::vector<float> kv_out(tf), logits(c.vocab_size);
+      const Model::DecodeItem item{7, kv.spans};
+      const int iters = quick ? 3 : 10;
+      const auto [t_iters, t_sum] = Interleaved(
+          reps,
+          [&] {
+            for (int i = 0; i < iters; ++i) {
+              (void)model.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv_out),
+                                     absl::MakeSpan(logits));
+            }
+          },
+          [&] { SumBuffer(pool, big); });
+      const double t = t_iters / iters;
+      const double bw_now = big.size() * 4.0 / t_sum;
+      const double bytes = weight_bytes + double(ctx) * tf * 4;
+      const double frac = bytes / t / bw_now;
+      out[wire ? "decode_b1_wire_layout" : "decode_b1"][std::to_string(ctx)] = {
+          {"tokens_per_s", 1 / t},
+          {"bytes_per_token", bytes},
+          {"GBps", bytes / t / 1e9},
+          {"read_bandwidth_GBps", bw_now / 1e9},
+          {"fraction_of_read_bandwidth", frac}};
+      std::fprintf(stderr,
+                   "decode b=1 ctx=%5lld%s: %7.1f tok/s, %.1f MB/token, %.2f GB/s vs read %.2f "
+                   "GB/s = %.3f\n",
+                   static_cast<long long>(ctx), wire ? " (wire layout)" : "", 1 / t, bytes / 1e6,
+                   bytes / t / 1e9, bw_now / 1e9, frac);
+    }
   }
 
   // Decode, batch 1..32 at context 128 (each sequence its own K/V), each interleaved with
   // batch 1 so the speedup compares like with like.
   std::vector<PagedKv> kvs;
-  for (int i = 0; i < 32; ++i) kvs.emplace_back(128, tf, 10 + i);
+  for (int i = 0; i < 32; ++i) kvs.emplace_back(128, layout, 10 + i);
   auto step = [&](int batch) {
     std::vector<Model::DecodeItem> items;
     for (int i = 0; i < batch; ++i) items.push_back({static_cast<int32_t>(100 + i), kvs[i].spans});
@@ -251,37 +271,51 @@ int Main(int argc, char** argv) {
                  eigen / t);
   }
 
-  // Attention alone at 4096 context: one query per kv head group, every layer, 2 threads.
+  // Attention alone at 4096 context, every layer, 2 threads, split as decode at batch 1 splits
+  // it (key segments dealt round-robin, merged in order), in each block order.
   {
     const int64_t ctx = 4096;
-    PagedKv kv(ctx, tf, 2);
     const int group = c.num_heads / c.num_kv_heads;
-    std::vector<float> q(int64_t{c.num_heads} * c.head_dim, 0.1f), o(q.size());
-    const internal::KvSource kv_src{kv.spans};
+    const int heads = c.num_heads;
+    std::vector<float> q(int64_t{heads} * c.head_dim, 0.1f), o(q.size());
     const float scale = 0.125f;
+    const int64_t segments = internal::NumSegments(ctx);
+    const int64_t floats = internal::SegmentStateFloats(1, heads, c.head_dim);
+    std::vector<float> states(segments * floats);
+    std::vector<const float*> state_ptrs;
+    for (int64_t s = 0; s < segments; ++s) state_ptrs.push_back(states.data() + s * floats);
     // Huge pages on both sides, as the K/V itself.
     internal::AlignedBuffer src(ctx * tf), dst(ctx * tf);
     std::fill(src.data(), src.data() + src.size(), 1.0f);
     std::fill(dst.data(), dst.data() + dst.size(), 0.0f);
-    const auto [t, t_copy] = Interleaved(reps, [&] {
-      for (int layer = 0; layer < c.num_layers; ++layer) {
-        pool.Run([&](int index, int count) {
-          // As decode at batch 1 does: each thread one contiguous range of kv heads.
-          const int h0 = c.num_kv_heads * index / count, h1 = c.num_kv_heads * (index + 1) / count;
-          const internal::AttentionQuery query{q.data() + h0 * group * c.head_dim, ctx,
-                                               o.data() + h0 * group * c.head_dim};
-          internal::AttendBlock(layout, layer, h0, h1, group, absl::MakeConstSpan(&query, 1),
-                                kv_src, scale);
-        });
-      }
-    }, [&] { Memcpy(pool, src, dst); });
-    const double bytes = double(ctx) * tf * 4;
-    const double memcpy_bw = bytes / t_copy;
-    out["attention_4096"] = {{"kv_GBps", bytes / t / 1e9},
-                             {"memcpy_GBps", memcpy_bw / 1e9},
-                             {"fraction_of_memcpy", bytes / t / memcpy_bw}};
-    std::fprintf(stderr, "attention ctx=4096: %.2f GB/s of K/V vs memcpy %.2f GB/s = %.3f\n",
-                 bytes / t / 1e9, memcpy_bw / 1e9, bytes / t / memcpy_bw);
+    for (const Order order : {Order::kHeadMajor, Order::kTokenMajor}) {
+      const bool wire = order == Order::kTokenMajor;
+      PagedKv kv(ctx, layout, 2, order);
+      const internal::KvSource kv_src{kv.spans};
+      const internal::AttentionQuery query{q.data(), ctx, o.data()};
+      const auto [t, t_copy] = Interleaved(reps, [&] {
+        for (int layer = 0; layer < c.num_layers; ++layer) {
+          pool.Run([&](int index, int count) {
+            for (int64_t s = index; s < segments; s += count) {
+              internal::AttendSegment(layout, layer, 0, c.num_kv_heads, group,
+                                      absl::MakeConstSpan(&query, 1), kv_src, scale, s,
+                                      states.data() + s * floats);
+            }
+          });
+          internal::FinishSegments(layout, 0, c.num_kv_heads, group,
+                                   absl::MakeConstSpan(&query, 1), state_ptrs);
+        }
+      }, [&] { Memcpy(pool, src, dst); });
+      const double bytes = double(ctx) * tf * 4;
+      const double memcpy_bw = bytes / t_copy;
+      out[wire ? "attention_4096_wire_layout" : "attention_4096"] = {
+          {"kv_GBps", bytes / t / 1e9},
+          {"memcpy_GBps", memcpy_bw / 1e9},
+          {"fraction_of_memcpy", bytes / t / memcpy_bw}};
+      std::fprintf(stderr, "attention ctx=4096%s: %.2f GB/s of K/V vs memcpy %.2f GB/s = %.3f\n",
+                   wire ? " (wire layout)" : "", bytes / t / 1e9, memcpy_bw / 1e9,
+                   bytes / t / memcpy_bw);
+    }
   }
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
