@@ -260,21 +260,34 @@ void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_
           }
           alignas(32) float p[kHeadTile][kAttentionChunk];
           float correction[kHeadTile];
+          // Softmax update per head, 8 keys per vector. Lanes past this query's n keys are
+          // excluded from the max and get weight 0.
+          const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+          const __m256 neg_inf = _mm256_set1_ps(kNegInf);
+          const __m256 valid[2] = {
+              _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(n)), _CMP_LT_OQ),
+              _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(n - 8)), _CMP_LT_OQ)};
           for (int g = 0; g < gt; ++g) {
             const int64_t h = h0 + g;
-            float chunk_max = s[g][0];
-            for (int j = 1; j < n; ++j) chunk_max = std::max(chunk_max, s[g][j]);
-            const float new_max = std::max(m[h], chunk_max);
-            const __m256 vmax = _mm256_set1_ps(new_max);
+            __m256 vmax = _mm256_blendv_ps(neg_inf, _mm256_load_ps(s[g]), valid[0]);
+            if (vecs > 1) {
+              vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_load_ps(s[g] + 8), valid[1]));
+            }
+            vmax = _mm256_max_ps(vmax, _mm256_permute2f128_ps(vmax, vmax, 1));
+            vmax = _mm256_max_ps(vmax, _mm256_permute_ps(vmax, 0x4e));
+            vmax = _mm256_max_ps(vmax, _mm256_permute_ps(vmax, 0xb1));
+            const float new_max = std::max(m[h], _mm256_cvtss_f32(vmax));
+            const __m256 shift = _mm256_set1_ps(new_max);
+            __m256 vsum = _mm256_setzero_ps();
             for (int b = 0; b < vecs; ++b) {
-              _mm256_store_ps(p[g] + 8 * b,
-                              Exp8(_mm256_sub_ps(_mm256_load_ps(s[g] + 8 * b), vmax)));
+              const __m256 e = _mm256_and_ps(
+                  valid[b], Exp8(_mm256_sub_ps(_mm256_load_ps(s[g] + 8 * b), shift)));
+              _mm256_store_ps(p[g] + 8 * b, e);
+              vsum = _mm256_add_ps(vsum, e);
             }
             correction[g] = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
             m[h] = new_max;
-            float sum = 0.0f;
-            for (int j = 0; j < n; ++j) sum += p[g][j];
-            l[h] = l[h] * correction[g] + sum;
+            l[h] = l[h] * correction[g] + HorizontalSum(vsum);
           }
           switch (gt) {
             case 1: AccumulateTile<1>(out, correction, p, values, n, head_dim); break;

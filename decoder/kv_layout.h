@@ -32,9 +32,10 @@ struct KvLayout {
 //  - token-major (block_capacity == 0), the wire layout: data holds num_tokens * TokenFloats()
 //    floats, token after token;
 //  - head-major block (block_capacity = C > 0): room for C tokens, stored
-//    [layer][K/V][kv_head][slot][head_dim]. One head's keys (or values) of the whole block are
-//    one contiguous run of C * head_dim floats, which attention reads in order and the hardware
-//    prefetchers stream; in token-major order each is a short run every TokenFloats().
+//    [layer][kv_head][K/V][slot][head_dim]. A head's keys of the whole block are one contiguous
+//    run of C * head_dim floats, its values the next run, then the next head's: attention reads
+//    a layer of the block as one sequential stream, which the hardware prefetchers follow. In
+//    token-major order a layer is a short run every TokenFloats().
 // Element (token j, layer, kv, kv_head) is at
 //   Layer(layout, layer) + kv * KvStride(layout) + kv_head * HeadStride(layout) + j * TokenStride(layout).
 struct KvSpan {
@@ -45,11 +46,12 @@ struct KvSpan {
   int64_t TokenStride(const KvLayout& layout) const {
     return block_capacity > 0 ? layout.head_dim : layout.TokenFloats();
   }
-  int64_t HeadStride(const KvLayout& layout) const {
-    return block_capacity > 0 ? block_capacity * layout.head_dim : layout.head_dim;
-  }
   int64_t KvStride(const KvLayout& layout) const {
-    return layout.num_kv_heads * HeadStride(layout);
+    return block_capacity > 0 ? block_capacity * layout.head_dim
+                              : int64_t{layout.num_kv_heads} * layout.head_dim;
+  }
+  int64_t HeadStride(const KvLayout& layout) const {
+    return block_capacity > 0 ? 2 * block_capacity * layout.head_dim : layout.head_dim;
   }
   const float* Layer(const KvLayout& layout, int layer) const {
     return data + layer * (block_capacity > 0 ? block_capacity : 1) * layout.LayerFloats();
@@ -61,12 +63,17 @@ struct KvSpan {
 inline void CopyToBlock(const KvLayout& layout, const float* tokens, int64_t n, int64_t capacity,
                         int64_t first_slot, float* block) {
   const int64_t d = layout.head_dim;
-  const int64_t rows = int64_t{layout.num_layers} * 2 * layout.num_kv_heads;  // (layer, kv, head)
+  const int heads = layout.num_kv_heads;
   for (int64_t j = 0; j < n; ++j) {
     const float* src = tokens + j * layout.TokenFloats();
     float* dst = block + (first_slot + j) * d;
-    for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(dst + r * capacity * d, src + r * d, d * sizeof(float));
+    for (int l = 0; l < layout.num_layers; ++l) {
+      for (int h = 0; h < heads; ++h) {
+        for (int kv = 0; kv < 2; ++kv) {
+          std::memcpy(dst + ((int64_t{l} * heads + h) * 2 + kv) * capacity * d,
+                      src + layout.Offset(l, kv, h), d * sizeof(float));
+        }
+      }
     }
   }
 }
