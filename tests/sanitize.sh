@@ -2,13 +2,15 @@
 # Sanitizer runs of the concurrent tests, built with clang++ in their own build directory:
 #   address   AddressSanitizer + UndefinedBehaviorSanitizer (build-asan): the cache manager's
 #             stress and service tests (in-process server plus the sanitized kv_cache_manager
-#             binary), services/common's worker pool, and the integration tests that run
+#             binary), services/common's worker pool, the decoder's attention, matmul and model
+#             tests (kernels split across its thread pool), and the integration tests that run
 #             sanitized prefill, decode and router processes (continuous batching, the router's
 #             failover, cancellation and deadlines). A report in a server process makes it
 #             exit, which fails the test that started it.
 #   thread    ThreadSanitizer plus clang's -Wthread-safety check of the lock annotations
 #             (build-tsan), on the code whose locks tell TSan about themselves: the cache
-#             manager (cache_manager/mutex_lock.h) and the worker pool. Debian's Abseil and gRPC
+#             manager (cache_manager/mutex_lock.h), the worker pool, and the decoder's thread
+#             pool (std::atomic only) under its kernels. Debian's Abseil and gRPC
 #             are not instrumented, so TSan cannot see the ordering an absl::Mutex, an
 #             absl::Notification or a gRPC reactor gives; the servers' other locks would need
 #             the same annotation before their processes can run under TSan without false
@@ -37,8 +39,12 @@ mkdir -p "$BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DPDSERVE_SANITIZE="$SANITIZE" -DCMAKE_CXX_FLAGS="$EXTRA_FLAGS" >"$BUILD_DIR/configure.log" 2>&1 \
   || { cat "$BUILD_DIR/configure.log"; exit 1; }
-TARGETS=(kv_cache_stress_test kv_cache_service_test kv_cache_manager pdserve_common_test)
+TARGETS=(kv_cache_stress_test kv_cache_service_test kv_cache_manager pdserve_common_test
+         decoder_attention_test decoder_linear_test decoder_model_test)
 TESTS='StressTest|KvCacheService[A-Za-z]*Test|KvCacheManagerBinaryTest|WorkerPoolTest'
+# The decoder's kernels on its thread pool: attention split by key segment across threads and
+# merged, and the matmul's thread split (plain std::atomic synchronization, which TSan sees).
+TESTS+='|Lengths/AttentionTest|Attention[A-Za-z]*Test|LinearTest|ModelTest'
 if [ "$MODE" = address ]; then
   TARGETS+=(prefill_server decode_server router_server disaggregated_test kv_fetch_mode_test
             router_e2e_test router_control_test)

@@ -46,6 +46,7 @@ WorkerPool::WorkerPool(int num_threads) {
 WorkerPool::~WorkerPool() {
   {
     absl::MutexLock lock(&mu_);
+    TsanAcquire(&mu_);
     stopping_ = true;
     TsanRelease(&mu_);
   }
@@ -54,6 +55,7 @@ WorkerPool::~WorkerPool() {
 
 void WorkerPool::Submit(std::function<void()> work) {
   absl::MutexLock lock(&mu_);
+  TsanAcquire(&mu_);  // the queue was last changed by a worker's pop
   queue_.push_back(std::move(work));
   TsanRelease(&mu_);
 }
