@@ -20,13 +20,56 @@ bool SameSequence(const ForwardRow& a, const ForwardRow& b) {
          b.position == a.position + 1;
 }
 
-// A share of one layer's attention (see Forward).
+// A share of one layer's attention (see PlanAttention).
 struct AttentionItem {
   int64_t block;    // index into the query blocks
   int64_t segment;  // key segment, or -1 for all of them (merged in place)
   int h0, h1;       // kv heads
   float* state;     // the segment's softmax state, when segment >= 0
 };
+
+// Splits a layer's attention into work items for `threads` threads: (query block, key segment
+// or -1 for all of them, kv head range). With at least as many blocks as threads, each block is
+// one item (a single pass over its K/V). With fewer, a block's keys are split by segment so
+// every thread works on one long sequence, each reading whole runs of K/V; if that still leaves
+// a thread idle (short contexts), items are split by kv heads too. Items of one (block, heads)
+// are consecutive in segment order. Segment states live in *states. None of this changes the
+// result's bits.
+std::vector<AttentionItem> PlanAttention(absl::Span<const ForwardRow> rows,
+                                         absl::Span<const std::pair<int64_t, int64_t>> blocks,
+                                         int threads, int kv_heads, int group, int64_t head_dim,
+                                         AlignedBuffer* states) {
+  const bool split = blocks.size() < static_cast<size_t>(threads);
+  auto segments_of = [&](const std::pair<int64_t, int64_t>& block) {
+    return split ? NumSegments(rows[block.second - 1].position + 1) : int64_t{1};
+  };
+  int64_t total = 0;
+  for (const auto& block : blocks) total += segments_of(block);
+  const int ranges = total < threads ? std::min(kv_heads, threads) : 1;
+  std::vector<AttentionItem> items;
+  int64_t floats = 0;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    for (int r = 0; r < ranges; ++r) {
+      const int h0 = kv_heads * r / ranges, h1 = kv_heads * (r + 1) / ranges;
+      for (int64_t sg = 0; sg < segments_of(blocks[b]); ++sg) {
+        items.push_back({static_cast<int64_t>(b), split ? sg : -1, h0, h1, nullptr});
+        if (split) {
+          floats += SegmentStateFloats(blocks[b].second - blocks[b].first, (h1 - h0) * group,
+                                       static_cast<int>(head_dim));
+        }
+      }
+    }
+  }
+  *states = AlignedBuffer(floats);
+  float* next = states->data();
+  for (AttentionItem& item : items) {
+    if (item.segment < 0) continue;
+    const auto [b0, b1] = blocks[item.block];
+    item.state = next;
+    next += SegmentStateFloats(b1 - b0, (item.h1 - item.h0) * group, static_cast<int>(head_dim));
+  }
+  return items;
+}
 
 }  // namespace
 
@@ -67,42 +110,9 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     i = j;
   }
 
-  // Attention work items: (query block, key segment or -1 for all of them, kv head range).
-  // With at least as many blocks as threads, each block is one item (a single pass over its
-  // K/V). With fewer, a block's keys are split by segment so every thread works on one long
-  // sequence, each reading whole runs of K/V; if that still leaves a thread idle (short
-  // contexts), items are split by kv heads too. None of this changes the result's bits.
-  std::vector<AttentionItem> items;
-  AlignedBuffer states;
-  {
-    const int threads = pool->num_threads();
-    const bool split = blocks.size() < static_cast<size_t>(threads);
-    int64_t total = 0;
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      total += split ? NumSegments(rows[blocks[b].second - 1].position + 1) : 1;
-    }
-    const int ranges = total < threads ? std::min(c.num_kv_heads, threads) : 1;
-    int64_t floats = 0;
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      const auto [b0, b1] = blocks[b];
-      const int64_t segments = split ? NumSegments(rows[b1 - 1].position + 1) : 1;
-      for (int r = 0; r < ranges; ++r) {
-        const int h0 = c.num_kv_heads * r / ranges, h1 = c.num_kv_heads * (r + 1) / ranges;
-        for (int64_t sg = 0; sg < segments; ++sg) {
-          items.push_back({static_cast<int64_t>(b), split ? sg : -1, h0, h1, nullptr});
-          if (split) floats += SegmentStateFloats(b1 - b0, (h1 - h0) * group, d);
-        }
-      }
-    }
-    states = AlignedBuffer(floats);
-    float* next = states.data();
-    for (AttentionItem& item : items) {
-      if (item.segment < 0) continue;
-      const auto [b0, b1] = blocks[item.block];
-      item.state = next;
-      next += SegmentStateFloats(b1 - b0, (item.h1 - item.h0) * group, d);
-    }
-  }
+  AlignedBuffer segment_states;
+  const std::vector<AttentionItem> items =
+      PlanAttention(rows, blocks, pool->num_threads(), c.num_kv_heads, group, d, &segment_states);
 
   for (int layer = 0; layer < c.num_layers; ++layer) {
     const LayerWeights& lw = w.layers[layer];
@@ -154,7 +164,7 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
       for (int64_t i = b0; i < b1; ++i) {
         queries[i - b0] = {nullptr, rows[i].position + 1, attn.data() + i * q_width + first_head};
       }
-      std::vector<const float*> states;
+      std::vector<const float*> states;  // this (block, heads)'s segments, in order
       for (; it < items.size() && items[it].block == item.block && items[it].h0 == item.h0; ++it) {
         states.push_back(items[it].state);
       }
