@@ -308,7 +308,10 @@ void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_
               _mm256_store_ps(p[g] + 8 * b, e);
               vsum = _mm256_add_ps(vsum, e);
             }
-            correction[g] = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));  // exp(-inf) = 0
+            // exp(m - new_max); exp(-inf) = 0, and Exp8(0) is exactly 1, which most chunks of a
+            // long context hit once the running max has settled.
+            correction[g] = new_max == m[h] ? 1.0f
+                                            : _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));
             m[h] = new_max;
             l[h] = l[h] * correction[g] + HorizontalSum(vsum);
           }
