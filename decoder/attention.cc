@@ -328,43 +328,73 @@ void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_
   }
 }
 
-void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, int group,
-                    absl::Span<const AttentionQuery> queries,
-                    absl::Span<const float* const> states) {
-  const int head_dim = layout.head_dim;
-  const int heads_per_query = (kv_head_end - kv_head_begin) * group;
+namespace {
+
+// Layout of a segment state for `heads` (query, head) pairs: acc[heads][head_dim], then m[heads],
+// then l[heads].
+struct StateView {
+  float* acc;
+  float* m;
+  float* l;
+  StateView(float* state, int64_t heads, int head_dim)
+      : acc(state), m(state + heads * head_dim), l(state + heads * head_dim + heads) {}
+};
+
+// running = running (+) segment for every head, in place: the same arithmetic whether the
+// segments are merged as they are computed (AttendBlock) or after the threads finish
+// (FinishSegments). A head whose query has no keys in the segment (l == 0) is left alone.
+void MergeState(float* running, const float* segment, int64_t heads, int head_dim) {
+  const StateView r(running, heads, head_dim);
+  const StateView s(const_cast<float*>(segment), heads, head_dim);
+  for (int64_t h = 0; h < heads; ++h) {
+    if (s.l[h] == 0.0f) continue;
+    const float mn = std::max(r.m[h], s.m[h]);
+    const float a = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(r.m[h] - mn)));
+    const float b = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(s.m[h] - mn)));
+    r.l[h] = r.l[h] * a + s.l[h] * b;
+    r.m[h] = mn;
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    float* acc = r.acc + h * head_dim;
+    const float* add = s.acc + h * head_dim;
+    for (int d = 0; d < head_dim; d += 8) {
+      _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(add + d), vb,
+                                                _mm256_mul_ps(_mm256_loadu_ps(acc + d), va)));
+    }
+  }
+}
+
+// Writes acc / l of every (query, head) to the queries' outputs.
+void WriteOutputs(const float* state, int heads_per_query, int head_dim,
+                  absl::Span<const AttentionQuery> queries) {
   const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
-  alignas(32) float acc[kMaxHeadDim];
+  const StateView st(const_cast<float*>(state), heads, head_dim);
   for (size_t qi = 0; qi < queries.size(); ++qi) {
     for (int g = 0; g < heads_per_query; ++g) {
       const int64_t h = static_cast<int64_t>(qi) * heads_per_query + g;
-      const float* first = states[0];
-      float m = first[heads * head_dim + h];
-      float l = first[heads * head_dim + heads + h];
-      std::copy(first + h * head_dim, first + (h + 1) * head_dim, acc);
-      for (size_t s = 1; s < states.size(); ++s) {
-        const float* st = states[s];
-        const float ls = st[heads * head_dim + heads + h];
-        if (ls == 0.0f) continue;  // the query has no keys in this segment
-        const float ms = st[heads * head_dim + h];
-        const float mn = std::max(m, ms);
-        const float a = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m - mn)));
-        const float b = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(ms - mn)));
-        l = l * a + ls * b;
-        m = mn;
-        const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
-        for (int d = 0; d < head_dim; d += 8) {
-          _mm256_store_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(st + h * head_dim + d), vb,
-                                                   _mm256_mul_ps(_mm256_load_ps(acc + d), va)));
-        }
-      }
-      const __m256 inv = _mm256_set1_ps(1.0f / l);
+      const __m256 inv = _mm256_set1_ps(1.0f / st.l[h]);
       float* o = queries[qi].out + int64_t{g} * head_dim;
       for (int d = 0; d < head_dim; d += 8) {
-        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_load_ps(acc + d), inv));
+        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(st.acc + h * head_dim + d), inv));
       }
     }
   }
+}
+
+}  // namespace
+
+void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, int group,
+                    absl::Span<const AttentionQuery> queries,
+                    absl::Span<const float* const> states) {
+  if (states.empty()) return;  // no keys at all (excluded by the callers' REQUIRES)
+  const int heads_per_query = (kv_head_end - kv_head_begin) * group;
+  const int64_t floats =
+      SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query, layout.head_dim);
+  thread_local std::vector<float> running;
+  running.assign(states[0], states[0] + floats);
+  for (size_t s = 1; s < states.size(); ++s) {
+    MergeState(running.data(), states[s], floats / (layout.head_dim + 2), layout.head_dim);
+  }
+  WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
 }
 
 void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end, int group,
@@ -372,19 +402,22 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
   int64_t max_keys = 0;
   for (const AttentionQuery& aq : queries) max_keys = std::max(max_keys, aq.num_keys);
   const int64_t segments = NumSegments(max_keys);
-  const int64_t floats = SegmentStateFloats(static_cast<int64_t>(queries.size()),
-                                            (kv_head_end - kv_head_begin) * group,
-                                            layout.head_dim);
-  thread_local std::vector<float> state;
-  thread_local std::vector<const float*> states;
-  state.resize(segments * floats);
-  states.clear();
-  for (int64_t s = 0; s < segments; ++s) {
-    float* st = state.data() + s * floats;
-    AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, s, st);
-    states.push_back(st);
+  if (segments == 0) return;
+  const int heads_per_query = (kv_head_end - kv_head_begin) * group;
+  const int64_t floats =
+      SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query, layout.head_dim);
+  // Segments are merged as they are computed: two states, whatever the context length.
+  thread_local std::vector<float> running, segment;
+  running.resize(floats);
+  segment.resize(floats);
+  AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, 0,
+                running.data());
+  for (int64_t s = 1; s < segments; ++s) {
+    AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, s,
+                  segment.data());
+    MergeState(running.data(), segment.data(), floats / (layout.head_dim + 2), layout.head_dim);
   }
-  FinishSegments(layout, kv_head_begin, kv_head_end, group, queries, states);
+  WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
 }
 
 void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,

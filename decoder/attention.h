@@ -24,7 +24,7 @@ inline int64_t NumSegments(int64_t num_keys) {
   return (num_keys + kAttentionSegment - 1) / kAttentionSegment;
 }
 
-// A sequence's K/V for positions 0.. : the spans of `past` (token-major or layer-major
+// A sequence's K/V for positions 0.. : the spans of `past` (token-major or head-major
 // blocks), then `tail_tokens` tokens at `tail` (token-major, TokenFloats() floats each; e.g.
 // the tokens being computed right now).
 struct KvSource {

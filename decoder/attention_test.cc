@@ -93,7 +93,7 @@ TEST_P(AttentionTest, ShuffledBlocksEqualContiguousAndReference) {
               KvSource{odd, kv.data() + pos * tf, n - pos}, scale, mixed.data());
   EXPECT_EQ(mixed, contiguous);
 
-  // Head-major blocks ([layer][K/V][kv_head][slot][head_dim], the decode server's local copy)
+  // Head-major blocks ([layer][kv_head][K/V][slot][head_dim], the decode server's local copy)
   // of 16 and of 32 slots, shuffled, unused slots poisoned; then a mix of both orders and a
   // token-major tail. The order of the bytes must not change a bit of the result.
   for (const int64_t cap : {16, 32}) {

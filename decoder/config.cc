@@ -101,9 +101,9 @@ absl::Status ValidateConfig(const ModelConfig& c) {
         "config: num_attention_heads (", c.num_heads, ") is not divisible by num_key_value_heads (",
         c.num_kv_heads, ")"));
   }
-  if (c.head_dim % 8 != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config: head_dim (", c.head_dim, ") must be a multiple of 8"));
+  if (c.head_dim % 8 != 0 || c.head_dim > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: head_dim (", c.head_dim, ") must be a multiple of 8 and at most 256"));
   }
   if (!(c.rms_norm_eps > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("config: rms_norm_eps must be > 0, got ", c.rms_norm_eps));

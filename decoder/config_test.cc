@@ -50,6 +50,8 @@ TEST(ConfigTest, Errors) {
           "num_attention_heads": 4, "num_key_value_heads": 3})", "not divisible"},
       {R"({"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
           "num_attention_heads": 8})", "head_dim"},
+      {R"({"vocab_size": 300, "hidden_size": 1024, "intermediate_size": 64,
+          "num_hidden_layers": 1, "num_attention_heads": 2})", "head_dim (512)"},
       {R"({"vocab_size": "x", "hidden_size": 32})", "vocab_size"},
       {R"({"vocab_size": 300, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
           "num_attention_heads": 4, "eos_token_id": 999})", "eos_token_id"},

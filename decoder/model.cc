@@ -41,6 +41,12 @@ absl::Status CheckPast(KvView past, absl::string_view field) {
                                                      past[i].num_tokens, ", data ",
                                                      past[i].data == nullptr ? "null" : "set"));
     }
+    if (past[i].block_capacity < 0 ||
+        (past[i].block_capacity > 0 && past[i].num_tokens > past[i].block_capacity)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "].block_capacity ", past[i].block_capacity, " with num_tokens ",
+          past[i].num_tokens, ": a head-major block holds at most block_capacity tokens"));
+    }
   }
   return absl::OkStatus();
 }

@@ -234,20 +234,22 @@ TEST(ModelTest, BatchedDecodeEqualsSingleDecodes) {
 }
 
 // A long sequence's attention is split across threads by key segment when the batch is smaller
-// than the pool, and its K/V may sit in head-major blocks (the decode server's local copy).
-// Neither may change a bit: a 3-thread model decoding one sequence (split) or two (one item per
-// sequence) must match a 1-thread model, whichever block order the K/V is in.
+// than the pool (and by kv heads too when that leaves a thread idle), and its K/V may sit in
+// head-major blocks (the decode server's local copy). None of it may change a bit: a 3-thread
+// model must match a 1-thread model, whichever block order the K/V is in, for one or two long
+// sequences (split by segment), three (one item per sequence, not split) and one short one (a
+// single segment, split by kv heads).
 TEST(ModelTest, LongDecodeIsBitIdenticalAcrossThreadsSplitsAndBlockOrders) {
   auto three = Model::Load("synthetic:tiny", LoadOptions{3});
   auto one = Model::Load("synthetic:tiny", LoadOptions{1});
   ASSERT_TRUE(three.ok() && one.ok());
   const int64_t tf = Tiny().kv_layout().TokenFloats();
   const int vocab = Tiny().config().vocab_size;
-  const int lengths[2] = {700, 290};
+  const int lengths[4] = {700, 290, 520, 100};
   std::vector<PrefillOut> prefix;
-  std::vector<std::vector<float>> blocks(2);
-  std::vector<std::vector<KvSpan>> token_major(2), head_major(2);
-  for (int i = 0; i < 2; ++i) {
+  std::vector<std::vector<float>> blocks(4);
+  std::vector<std::vector<KvSpan>> token_major(4), head_major(4);
+  for (int i = 0; i < 4; ++i) {
     prefix.push_back(RunPrefill(**one, {}, Prompt(lengths[i], 40 + i)));
     blocks[i].assign((lengths[i] + 15) / 16 * 16 * tf, NAN);
     for (int64_t p = 0; p < lengths[i]; p += 16) {
@@ -258,20 +260,29 @@ TEST(ModelTest, LongDecodeIsBitIdenticalAcrossThreadsSplitsAndBlockOrders) {
       head_major[i].push_back({blocks[i].data() + p * tf, len, 16});
     }
   }
-  auto step = [&](const Model& m, const std::vector<std::vector<KvSpan>>& spans, int count) {
+  // Decodes sequences [first, first + count).
+  auto step = [&](const Model& m, const std::vector<std::vector<KvSpan>>& spans, int first,
+                  int count) {
     std::vector<Model::DecodeItem> items;
-    for (int i = 0; i < count; ++i) items.push_back({static_cast<int32_t>(5 + i), spans[i]});
+    for (int i = first; i < first + count; ++i) {
+      items.push_back({static_cast<int32_t>(5 + i), spans[i]});
+    }
     std::vector<float> kv(count * tf), logits(count * vocab);
     EXPECT_TRUE(m.DecodeStep(items, absl::MakeSpan(kv), absl::MakeSpan(logits)).ok());
     return logits;
   };
-  const std::vector<float> ref = step(**one, token_major, 2);
+  const std::vector<float> ref = step(**one, token_major, 0, 3);
   const std::vector<float> ref0(ref.begin(), ref.begin() + vocab);
-  EXPECT_EQ(step(**three, token_major, 1), ref0);
-  EXPECT_EQ(step(**three, head_major, 1), ref0);
-  EXPECT_EQ(step(**one, head_major, 1), ref0);
-  EXPECT_EQ(step(**three, head_major, 2), ref);
-  EXPECT_EQ(step(**three, token_major, 2), ref);
+  const std::vector<float> ref01(ref.begin(), ref.begin() + 2 * vocab);
+  EXPECT_EQ(step(**three, token_major, 0, 1), ref0);
+  EXPECT_EQ(step(**three, head_major, 0, 1), ref0);
+  EXPECT_EQ(step(**one, head_major, 0, 1), ref0);
+  EXPECT_EQ(step(**three, head_major, 0, 2), ref01);
+  EXPECT_EQ(step(**three, token_major, 0, 2), ref01);
+  EXPECT_EQ(step(**three, head_major, 0, 3), ref);
+  const std::vector<float> short_ref = step(**one, token_major, 3, 1);
+  EXPECT_EQ(step(**three, head_major, 3, 1), short_ref);
+  EXPECT_EQ(step(**three, token_major, 3, 1), short_ref);
 }
 
 TEST(ModelTest, ValidationErrorsNameTheField) {
@@ -305,6 +316,18 @@ TEST(ModelTest, ValidationErrorsNameTheField) {
   const KvSpan null_span{nullptr, 3};
   s = prefill(KvView(&null_span, 1), {1}, tf, vocab);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  // A head-major block holding more tokens than it has room for, or a negative capacity.
+  std::vector<float> block(16 * tf);
+  for (const KvSpan& bad : {KvSpan{block.data(), 17, 16}, KvSpan{block.data(), 4, -1}}) {
+    s = prefill(KvView(&bad, 1), {1}, tf, vocab);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find("past[0].block_capacity"), std::string::npos) << s;
+    const Model::DecodeItem item{1, KvView(&bad, 1)};
+    std::vector<float> kv1(tf);
+    s = m.DecodeStep(absl::MakeConstSpan(&item, 1), absl::MakeSpan(kv1), absl::MakeSpan(logits));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(s.message().find("batch[0].past[0].block_capacity"), std::string::npos) << s;
+  }
 
   const Model::DecodeItem items[2] = {{1, {}}, {vocab + 5, {}}};
   std::vector<float> l2(2 * vocab);
