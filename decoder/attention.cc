@@ -26,7 +26,7 @@ struct TokenKv {
 class KvCursor {
  public:
   KvCursor(const KvSource& kv, const KvLayout& layout, int layer, int64_t start)
-      : kv_(kv), layout_(layout), layer_(layer), offset_(start) {
+      : kv_(kv), tail_{kv.tail, kv.tail_tokens}, layout_(layout), layer_(layer), offset_(start) {
     while (span_ < kv_.past.size() && offset_ >= kv_.past[span_].num_tokens) {
       offset_ -= kv_.past[span_].num_tokens;
       ++span_;
@@ -45,22 +45,15 @@ class KvCursor {
 
  private:
   void Aim() {
-    if (span_ < kv_.past.size()) {
-      const KvSpan& s = kv_.past[span_];
-      base_ = s.Layer(layout_, layer_);
-      token_stride_ = s.TokenStride(layout_);
-      head_stride_ = s.HeadStride(layout_);
-      kv_stride_ = s.KvStride(layout_);
-    } else {  // the tail: token-major
-      const KvSpan t{kv_.tail, kv_.tail_tokens};
-      base_ = t.Layer(layout_, layer_);
-      token_stride_ = t.TokenStride(layout_);
-      head_stride_ = t.HeadStride(layout_);
-      kv_stride_ = t.KvStride(layout_);
-    }
+    const KvSpan& s = span_ < kv_.past.size() ? kv_.past[span_] : tail_;
+    base_ = s.Layer(layout_, layer_);
+    token_stride_ = s.TokenStride(layout_);
+    head_stride_ = s.HeadStride(layout_);
+    kv_stride_ = s.KvStride(layout_);
   }
 
   const KvSource& kv_;
+  const KvSpan tail_;  // token-major
   const KvLayout& layout_;
   int layer_;
   size_t span_ = 0;
@@ -203,6 +196,16 @@ void AccumulateTile(float* const out[GT], const float correction[GT],
   }
 }
 
+// Layout of a segment state for `heads` (query, head) pairs: acc[heads][head_dim], then m[heads],
+// then l[heads].
+struct StateView {
+  float* acc;
+  float* m;
+  float* l;
+  StateView(float* state, int64_t heads, int head_dim)
+      : acc(state), m(state + heads * head_dim), l(state + heads * head_dim + heads) {}
+};
+
 }  // namespace
 
 void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end,
@@ -219,15 +222,13 @@ void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_
     key_end = std::max(key_end, std::min(aq.num_keys, key_begin + kAttentionSegment));
   }
 
-  // Per (query, head): numerator acc[head_dim], then max m and denominator l of every head.
   const int64_t heads = int64_t{nq} * num_kv * group;
-  float* acc = state;
-  float* m = acc + heads * head_dim;
-  float* l = m + heads;
-  for (int64_t i = 0; i < heads; ++i) {
-    m[i] = kNegInf;
-    l[i] = 0.0f;
-  }
+  const StateView st(state, heads, head_dim);
+  float* acc = st.acc;
+  float* m = st.m;
+  float* l = st.l;
+  std::fill(m, m + heads, kNegInf);
+  std::fill(l, l + heads, 0.0f);
   std::fill(acc, acc + heads * head_dim, 0.0f);
 
   KvCursor cursor(kv, layout, layer, key_begin);
@@ -330,16 +331,6 @@ void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_
 
 namespace {
 
-// Layout of a segment state for `heads` (query, head) pairs: acc[heads][head_dim], then m[heads],
-// then l[heads].
-struct StateView {
-  float* acc;
-  float* m;
-  float* l;
-  StateView(float* state, int64_t heads, int head_dim)
-      : acc(state), m(state + heads * head_dim), l(state + heads * head_dim + heads) {}
-};
-
 // running = running (+) segment for every head, in place: the same arithmetic whether the
 // segments are merged as they are computed (AttendBlock) or after the threads finish
 // (FinishSegments). A head whose query has no keys in the segment (l == 0) is left alone.
@@ -387,12 +378,11 @@ void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, 
                     absl::Span<const float* const> states) {
   if (states.empty()) return;  // no keys at all (excluded by the callers' REQUIRES)
   const int heads_per_query = (kv_head_end - kv_head_begin) * group;
-  const int64_t floats =
-      SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query, layout.head_dim);
+  const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
   thread_local std::vector<float> running;
-  running.assign(states[0], states[0] + floats);
+  running.assign(states[0], states[0] + heads * (layout.head_dim + 2));
   for (size_t s = 1; s < states.size(); ++s) {
-    MergeState(running.data(), states[s], floats / (layout.head_dim + 2), layout.head_dim);
+    MergeState(running.data(), states[s], heads, layout.head_dim);
   }
   WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
 }
@@ -404,18 +394,18 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
   const int64_t segments = NumSegments(max_keys);
   if (segments == 0) return;
   const int heads_per_query = (kv_head_end - kv_head_begin) * group;
-  const int64_t floats =
-      SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query, layout.head_dim);
+  const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
   // Segments are merged as they are computed: two states, whatever the context length.
   thread_local std::vector<float> running, segment;
-  running.resize(floats);
-  segment.resize(floats);
+  running.resize(SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query,
+                                    layout.head_dim));
+  segment.resize(running.size());
   AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, 0,
                 running.data());
   for (int64_t s = 1; s < segments; ++s) {
     AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, s,
                   segment.data());
-    MergeState(running.data(), segment.data(), floats / (layout.head_dim + 2), layout.head_dim);
+    MergeState(running.data(), segment.data(), heads, layout.head_dim);
   }
   WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
 }

@@ -47,12 +47,14 @@ std::vector<AttentionItem> PlanAttention(absl::Span<const ForwardRow> rows,
   for (const auto& block : blocks) total += segments_of(block);
   const int ranges = total < threads ? std::min(kv_heads, threads) : 1;
   std::vector<AttentionItem> items;
+  std::vector<int64_t> offsets;  // of each item's state in *states, -1 for none
   int64_t floats = 0;
   for (size_t b = 0; b < blocks.size(); ++b) {
     for (int r = 0; r < ranges; ++r) {
       const int h0 = kv_heads * r / ranges, h1 = kv_heads * (r + 1) / ranges;
       for (int64_t sg = 0; sg < segments_of(blocks[b]); ++sg) {
         items.push_back({static_cast<int64_t>(b), split ? sg : -1, h0, h1, nullptr});
+        offsets.push_back(split ? floats : -1);
         if (split) {
           floats += SegmentStateFloats(blocks[b].second - blocks[b].first, (h1 - h0) * group,
                                        static_cast<int>(head_dim));
@@ -61,12 +63,8 @@ std::vector<AttentionItem> PlanAttention(absl::Span<const ForwardRow> rows,
     }
   }
   *states = AlignedBuffer(floats);
-  float* next = states->data();
-  for (AttentionItem& item : items) {
-    if (item.segment < 0) continue;
-    const auto [b0, b1] = blocks[item.block];
-    item.state = next;
-    next += SegmentStateFloats(b1 - b0, (item.h1 - item.h0) * group, static_cast<int>(head_dim));
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (offsets[i] >= 0) items[i].state = states->data() + offsets[i];
   }
   return items;
 }
@@ -130,18 +128,23 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
     }
     on_layer(layer);
 
+    // The queries of an item's block, from its first kv head on.
+    auto item_queries = [&](const AttentionItem& item, AttentionQuery* queries) {
+      const auto [b0, b1] = blocks[item.block];
+      const int64_t first_head = int64_t{item.h0} * group * d;
+      for (int64_t i = b0; i < b1; ++i) {
+        queries[i - b0] = {qkv.data() + i * qkv_width + first_head, rows[i].position + 1,
+                           attn.data() + i * q_width + first_head};
+      }
+      return absl::MakeConstSpan(queries, b1 - b0);
+    };
     pool->Run([&](int index, int count) {
       AttentionQuery queries[kQueryBlock];
       for (size_t it = index; it < items.size(); it += count) {
         const AttentionItem& item = items[it];
-        const auto [b0, b1] = blocks[item.block];
-        const int64_t first_head = int64_t{item.h0} * group * d;
-        for (int64_t i = b0; i < b1; ++i) {
-          queries[i - b0] = {qkv.data() + i * qkv_width + first_head, rows[i].position + 1,
-                             attn.data() + i * q_width + first_head};
-        }
+        const int64_t b1 = blocks[item.block].second;
         // The last row's source covers every row of the block.
-        const auto block_queries = absl::MakeConstSpan(queries, b1 - b0);
+        const auto block_queries = item_queries(item, queries);
         if (item.segment < 0) {
           AttendBlock(layout, layer, item.h0, item.h1, group, block_queries, rows[b1 - 1].kv,
                       scale);
@@ -158,18 +161,13 @@ void Forward(const ModelState& model, absl::Span<const ForwardRow> rows, float* 
         ++it;
         continue;
       }
-      const auto [b0, b1] = blocks[item.block];
-      const int64_t first_head = int64_t{item.h0} * group * d;
       AttentionQuery queries[kQueryBlock];
-      for (int64_t i = b0; i < b1; ++i) {
-        queries[i - b0] = {nullptr, rows[i].position + 1, attn.data() + i * q_width + first_head};
-      }
+      const auto block_queries = item_queries(item, queries);
       std::vector<const float*> states;  // this (block, heads)'s segments, in order
       for (; it < items.size() && items[it].block == item.block && items[it].h0 == item.h0; ++it) {
         states.push_back(items[it].state);
       }
-      FinishSegments(layout, item.h0, item.h1, group, absl::MakeConstSpan(queries, b1 - b0),
-                     states);
+      FinishSegments(layout, item.h0, item.h1, group, block_queries, states);
     }
     MatMul(lw.o, attn.data(), t, q_width, tmp.data(), h, pool);
     for (int64_t i = 0; i < t; ++i) AddInPlace(tmp.data() + i * h, h, x.data() + i * h);

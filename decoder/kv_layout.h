@@ -62,16 +62,16 @@ struct KvSpan {
 // with room for `capacity` tokens. REQUIRES: first_slot + n <= capacity.
 inline void CopyToBlock(const KvLayout& layout, const float* tokens, int64_t n, int64_t capacity,
                         int64_t first_slot, float* block) {
-  const int64_t d = layout.head_dim;
-  const int heads = layout.num_kv_heads;
+  const KvSpan dst{block, first_slot + n, capacity};  // addressed as attention will read it
   for (int64_t j = 0; j < n; ++j) {
     const float* src = tokens + j * layout.TokenFloats();
-    float* dst = block + (first_slot + j) * d;
+    const int64_t slot = (first_slot + j) * dst.TokenStride(layout);
     for (int l = 0; l < layout.num_layers; ++l) {
-      for (int h = 0; h < heads; ++h) {
-        for (int kv = 0; kv < 2; ++kv) {
-          std::memcpy(dst + ((int64_t{l} * heads + h) * 2 + kv) * capacity * d,
-                      src + layout.Offset(l, kv, h), d * sizeof(float));
+      float* layer = block + (dst.Layer(layout, l) - dst.data) + slot;
+      for (int kv = 0; kv < 2; ++kv) {
+        for (int h = 0; h < layout.num_kv_heads; ++h) {
+          std::memcpy(layer + kv * dst.KvStride(layout) + h * dst.HeadStride(layout),
+                      src + layout.Offset(l, kv, h), layout.head_dim * sizeof(float));
         }
       }
     }
