@@ -14,6 +14,7 @@
 #include "cache_manager/kv_cache_service.h"
 #include "cache_manager/size_flag.h"
 #include "cache_manager/stats_metrics.h"
+#include "services/common/build_info.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_runner.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (!manager.ok()) return Fail(manager.status());
 
   common::MetricsRegistry metrics;
+  common::RegisterBuildInfo(&metrics);
   cache_manager::RegisterStatsMetrics(manager->get(), &metrics);
   common::TokenAuth auth(absl::GetFlag(FLAGS_auth_token));
   cache_manager::KvCacheServiceOptions service_options;

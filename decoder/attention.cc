@@ -1,377 +1,21 @@
-// Chunked online-softmax attention reading K/V in place from spans.
+// Attention over whole sequences: segments computed by the kernel table (attention_kernels.cc)
+// and merged in order.
 #include "decoder/attention.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
-#include "decoder/ops.h"
+#include "decoder/kernels.h"
 
 namespace pdserve::decoder::internal {
-namespace {
-
-// Where one token's K/V of one layer lives: key of kv head h at base + h * head_stride, value
-// at base + kv_stride + h * head_stride.
-struct TokenKv {
-  const float* base;
-  int64_t head_stride;
-  int64_t kv_stride;
-};
-
-// Walks the positions of a KvSource from `start` on, one layer's K/V of each token.
-class KvCursor {
- public:
-  KvCursor(const KvSource& kv, const KvLayout& layout, int layer, int64_t start)
-      : kv_(kv), tail_{kv.tail, kv.tail_tokens}, layout_(layout), layer_(layer), offset_(start) {
-    while (span_ < kv_.past.size() && offset_ >= kv_.past[span_].num_tokens) {
-      offset_ -= kv_.past[span_].num_tokens;
-      ++span_;
-    }
-    Aim();
-  }
-
-  TokenKv Next() {
-    while (span_ < kv_.past.size() && offset_ >= kv_.past[span_].num_tokens) {
-      ++span_;
-      offset_ = 0;
-      Aim();
-    }
-    return {base_ + (offset_++) * token_stride_, head_stride_, kv_stride_};
-  }
-
- private:
-  void Aim() {
-    const KvSpan& s = span_ < kv_.past.size() ? kv_.past[span_] : tail_;
-    base_ = s.Layer(layout_, layer_);
-    token_stride_ = s.TokenStride(layout_);
-    head_stride_ = s.HeadStride(layout_);
-    kv_stride_ = s.KvStride(layout_);
-  }
-
-  const KvSource& kv_;
-  const KvSpan tail_;  // token-major
-  const KvLayout& layout_;
-  int layer_;
-  size_t span_ = 0;
-  int64_t offset_;
-  const float* base_ = nullptr;
-  int64_t token_stride_ = 0, head_stride_ = 0, kv_stride_ = 0;
-};
-
-// Sums each of 8 vectors' lanes: result lane j = sum of v[j]'s lanes in the fixed order
-// ((0+1)+(2+3)) + ((4+5)+(6+7)).
-inline __m256 Reduce8(const __m256 v[8]) {
-  const __m256 a01 = _mm256_hadd_ps(v[0], v[1]);
-  const __m256 a23 = _mm256_hadd_ps(v[2], v[3]);
-  const __m256 a45 = _mm256_hadd_ps(v[4], v[5]);
-  const __m256 a67 = _mm256_hadd_ps(v[6], v[7]);
-  const __m256 b0123 = _mm256_hadd_ps(a01, a23);  // [v0 lo, v1 lo, v2 lo, v3 lo | hi ...]
-  const __m256 b4567 = _mm256_hadd_ps(a45, a67);
-  const __m256 lo = _mm256_permute2f128_ps(b0123, b4567, 0x20);
-  const __m256 hi = _mm256_permute2f128_ps(b0123, b4567, 0x31);
-  return _mm256_add_ps(lo, hi);
-}
-
-// The next key and value runs of a head-major block (each chunk_len * head_dim floats), pulled
-// into L1 one line of each at a time from inside the current run's loops. Issued as one burst
-// at the start of a run they stall the core once the miss buffers fill, so nothing overlaps;
-// spread this way, the next run streams in while this one computes (ctx 4096: 10.1 -> 7.1 ms).
-// Empty for token-major K/V, whose keys are short pieces far apart (prefetching them measured
-// no faster).
-class PrefetchQueue {
- public:
-  PrefetchQueue() = default;
-  PrefetchQueue(const float* keys, const float* values, int lines)
-      : keys_(reinterpret_cast<const char*>(keys)),
-        values_(reinterpret_cast<const char*>(values)),
-        lines_(lines) {}
-  void Issue2() {
-    if (next_ < lines_) {
-      _mm_prefetch(keys_ + 64 * next_, _MM_HINT_T0);
-      _mm_prefetch(values_ + 64 * next_, _MM_HINT_T0);
-      ++next_;
-    }
-  }
-  void IssueRest() {
-    while (next_ < lines_) Issue2();
-  }
-
- private:
-  const char* keys_ = nullptr;
-  const char* values_ = nullptr;
-  int lines_ = 0;
-  int next_ = 0;
-};
-
-// Query heads handled together per pass over a chunk's K/V rows: each K and V vector loaded
-// from cache serves this many heads (3 x 4 accumulators plus operands fill the 16 registers).
-constexpr int kHeadTile = 3;
-
-// scores[g][j] = dot(q[g], keys[j]) * scale for GT heads and the keys [0, 8 * vecs). Every score
-// is the same lane-wise FMA chain over head_dim and the same Reduce8 tree, whatever GT is.
-template <int GT>
-void ScoresTile(const float* const q[GT], const float* const keys[kAttentionChunk], int vecs,
-                int head_dim, __m256 scale, float scores[][kAttentionChunk],
-                PrefetchQueue& prefetch) {
-  alignas(32) float lanes[GT][kAttentionChunk][8];
-  for (int j0 = 0; j0 < 8 * vecs; j0 += 4) {
-    __m256 acc[GT][4];
-#pragma GCC unroll 4
-    for (int g = 0; g < GT; ++g) {
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[g][j] = _mm256_setzero_ps();
-    }
-    for (int d = 0; d < head_dim; d += 8) {
-      prefetch.Issue2();
-      __m256 qv[GT];
-#pragma GCC unroll 4
-      for (int g = 0; g < GT; ++g) qv[g] = _mm256_loadu_ps(q[g] + d);
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256 kv = _mm256_loadu_ps(keys[j0 + j] + d);
-#pragma GCC unroll 4
-        for (int g = 0; g < GT; ++g) acc[g][j] = _mm256_fmadd_ps(qv[g], kv, acc[g][j]);
-      }
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < GT; ++g) {
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) _mm256_store_ps(lanes[g][j0 + j], acc[g][j]);
-    }
-  }
-  for (int g = 0; g < GT; ++g) {
-    for (int b = 0; b < vecs; ++b) {
-      __m256 v[8];
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) v[j] = _mm256_load_ps(lanes[g][8 * b + j]);
-      _mm256_storeu_ps(scores[g] + 8 * b, _mm256_mul_ps(Reduce8(v), scale));
-    }
-  }
-}
-
-// out[g] = out[g] * correction[g] + sum_j p[g][j] * v[j] for GT heads, j in order: the same
-// per-element FMA chain as one head at a time, with each V vector loaded once for all GT.
-template <int GT>
-void AccumulateTile(float* const out[GT], const float correction[GT],
-                    const float p[][kAttentionChunk], const float* const values[kAttentionChunk],
-                    int n, int head_dim, PrefetchQueue& prefetch) {
-  for (int d0 = 0; d0 < head_dim; d0 += 32) {
-    const int nv = std::min(4, (head_dim - d0) / 8);
-    __m256 av[GT][4];
-#pragma GCC unroll 4
-    for (int g = 0; g < GT; ++g) {
-      const __m256 vc = _mm256_set1_ps(correction[g]);
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        av[g][i] = i < nv ? _mm256_mul_ps(_mm256_loadu_ps(out[g] + d0 + 8 * i), vc)
-                          : _mm256_setzero_ps();
-      }
-    }
-    for (int j = 0; j < n; ++j) {
-      prefetch.Issue2();
-      __m256 pj[GT];
-#pragma GCC unroll 4
-      for (int g = 0; g < GT; ++g) pj[g] = _mm256_set1_ps(p[g][j]);
-      const float* v = values[j] + d0;
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        if (i < nv) {
-          const __m256 vv = _mm256_loadu_ps(v + 8 * i);
-#pragma GCC unroll 4
-          for (int g = 0; g < GT; ++g) av[g][i] = _mm256_fmadd_ps(pj[g], vv, av[g][i]);
-        }
-      }
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < GT; ++g) {
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        if (i < nv) _mm256_storeu_ps(out[g] + d0 + 8 * i, av[g][i]);
-      }
-    }
-  }
-}
-
-// Layout of a segment state for `heads` (query, head) pairs: acc[heads][head_dim], then m[heads],
-// then l[heads].
-struct StateView {
-  float* acc;
-  float* m;
-  float* l;
-  StateView(float* state, int64_t heads, int head_dim)
-      : acc(state), m(state + heads * head_dim), l(state + heads * head_dim + heads) {}
-};
-
-}  // namespace
 
 void AttendSegment(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end,
                    int group, absl::Span<const AttentionQuery> queries, const KvSource& kv,
                    float scale, int64_t segment, float* state) {
-  const int head_dim = layout.head_dim;
-  const int num_kv = kv_head_end - kv_head_begin;
-  const __m256 vscale = _mm256_set1_ps(scale);
-  const float kNegInf = -std::numeric_limits<float>::infinity();
-  const int nq = static_cast<int>(queries.size());
-  const int64_t key_begin = segment * kAttentionSegment;
-  int64_t key_end = key_begin;
-  for (const AttentionQuery& aq : queries) {
-    key_end = std::max(key_end, std::min(aq.num_keys, key_begin + kAttentionSegment));
-  }
-
-  const int64_t heads = int64_t{nq} * num_kv * group;
-  const StateView st(state, heads, head_dim);
-  float* acc = st.acc;
-  float* m = st.m;
-  float* l = st.l;
-  std::fill(m, m + heads, kNegInf);
-  std::fill(l, l + heads, 0.0f);
-  std::fill(acc, acc + heads * head_dim, 0.0f);
-
-  KvCursor cursor(kv, layout, layer, key_begin);
-  // The current chunk's tokens, and the next chunk's (read one chunk ahead for prefetching).
-  TokenKv buf_a[kAttentionChunk], buf_b[kAttentionChunk];
-  TokenKv* cur = buf_a;
-  TokenKv* nxt = buf_b;
-  auto load = [&](int64_t c0, TokenKv* dst) {
-    const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, key_end - c0));
-    for (int j = 0; j < n; ++j) dst[j] = cursor.Next();
-    // Pad with the last key: padded lanes are computed and then ignored.
-    for (int j = n; j < kAttentionChunk; ++j) dst[j] = dst[n - 1];
-    return n;
-  };
-  if (key_begin < key_end) load(key_begin, cur);
-  for (int64_t c0 = key_begin; c0 < key_end; c0 += kAttentionChunk) {
-    const int n_nxt = c0 + kAttentionChunk < key_end ? load(c0 + kAttentionChunk, nxt) : 0;
-    for (int r = 0; r < num_kv; ++r) {
-      // The next run: this chunk's next kv head, else the next chunk's first.
-      PrefetchQueue prefetch;
-      const bool same = r + 1 < num_kv;
-      if (const TokenKv* src = same ? cur : (n_nxt > 0 ? nxt : nullptr);
-          src != nullptr && src[0].head_stride == src[kAttentionChunk - 1].head_stride &&
-          src[kAttentionChunk - 1].base == src[0].base + (kAttentionChunk - 1) * head_dim) {
-        const float* k = src[0].base + (kv_head_begin + (same ? r + 1 : 0)) * src[0].head_stride;
-        prefetch = PrefetchQueue(k, k + src[0].kv_stride, kAttentionChunk * head_dim * 4 / 64);
-      }
-      const float* keys[kAttentionChunk];
-      const float* values[kAttentionChunk];
-      for (int j = 0; j < kAttentionChunk; ++j) {
-        keys[j] = cur[j].base + (kv_head_begin + r) * cur[j].head_stride;
-        values[j] = keys[j] + cur[j].kv_stride;
-      }
-      for (int qi = 0; qi < nq; ++qi) {
-        if (c0 >= queries[qi].num_keys) continue;
-        // Everything below depends only on this query, its key count and the chunk's K/V.
-        const int n = static_cast<int>(std::min<int64_t>(kAttentionChunk, queries[qi].num_keys - c0));
-        const int vecs = (n + 7) / 8;
-        for (int g0 = 0; g0 < group; g0 += kHeadTile) {
-          const int gt = std::min(kHeadTile, group - g0);
-          const int64_t h0 = (int64_t{qi} * num_kv + r) * group + g0;
-          const float* qh[kHeadTile];
-          float* out[kHeadTile];
-          for (int g = 0; g < gt; ++g) {
-            qh[g] = queries[qi].q + (int64_t{r} * group + g0 + g) * head_dim;
-            out[g] = acc + (h0 + g) * head_dim;
-          }
-          alignas(32) float s[kHeadTile][kAttentionChunk];
-          switch (gt) {
-            case 1: ScoresTile<1>(qh, keys, vecs, head_dim, vscale, s, prefetch); break;
-            case 2: ScoresTile<2>(qh, keys, vecs, head_dim, vscale, s, prefetch); break;
-            default: ScoresTile<3>(qh, keys, vecs, head_dim, vscale, s, prefetch); break;
-          }
-          alignas(32) float p[kHeadTile][kAttentionChunk];
-          float correction[kHeadTile];
-          // Softmax update per head, 8 keys per vector. Lanes past this query's n keys are
-          // excluded from the max and get weight 0.
-          const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-          const __m256 neg_inf = _mm256_set1_ps(kNegInf);
-          const __m256 valid[2] = {
-              _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(n)), _CMP_LT_OQ),
-              _mm256_cmp_ps(lane, _mm256_set1_ps(static_cast<float>(n - 8)), _CMP_LT_OQ)};
-          for (int g = 0; g < gt; ++g) {
-            const int64_t h = h0 + g;
-            __m256 vmax = _mm256_blendv_ps(neg_inf, _mm256_load_ps(s[g]), valid[0]);
-            if (vecs > 1) {
-              vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_load_ps(s[g] + 8), valid[1]));
-            }
-            vmax = _mm256_max_ps(vmax, _mm256_permute2f128_ps(vmax, vmax, 1));
-            vmax = _mm256_max_ps(vmax, _mm256_permute_ps(vmax, 0x4e));
-            vmax = _mm256_max_ps(vmax, _mm256_permute_ps(vmax, 0xb1));
-            const float new_max = std::max(m[h], _mm256_cvtss_f32(vmax));
-            const __m256 shift = _mm256_set1_ps(new_max);
-            __m256 vsum = _mm256_setzero_ps();
-            for (int b = 0; b < vecs; ++b) {
-              const __m256 e = _mm256_and_ps(
-                  valid[b], Exp8(_mm256_sub_ps(_mm256_load_ps(s[g] + 8 * b), shift)));
-              _mm256_store_ps(p[g] + 8 * b, e);
-              vsum = _mm256_add_ps(vsum, e);
-            }
-            // exp(m - new_max); exp(-inf) = 0, and Exp8(0) is exactly 1, which most chunks of a
-            // long context hit once the running max has settled.
-            correction[g] = new_max == m[h] ? 1.0f
-                                            : _mm256_cvtss_f32(Exp8(_mm256_set1_ps(m[h] - new_max)));
-            m[h] = new_max;
-            l[h] = l[h] * correction[g] + HorizontalSum(vsum);
-          }
-          switch (gt) {
-            case 1: AccumulateTile<1>(out, correction, p, values, n, head_dim, prefetch); break;
-            case 2: AccumulateTile<2>(out, correction, p, values, n, head_dim, prefetch); break;
-            default: AccumulateTile<3>(out, correction, p, values, n, head_dim, prefetch); break;
-          }
-        }
-      }
-      prefetch.IssueRest();
-    }
-    std::swap(cur, nxt);
-  }
+  Kernels().attend_segment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale,
+                           segment, state);
 }
-
-namespace {
-
-// running = running (+) segment for every head, in place: the same arithmetic whether the
-// segments are merged as they are computed (AttendBlock) or after the threads finish
-// (FinishSegments). A head whose query has no keys in the segment (l == 0) is left alone.
-void MergeState(float* running, const float* segment, int64_t heads, int head_dim) {
-  const StateView r(running, heads, head_dim);
-  const StateView s(const_cast<float*>(segment), heads, head_dim);
-  for (int64_t h = 0; h < heads; ++h) {
-    if (s.l[h] == 0.0f) continue;
-    const float mn = std::max(r.m[h], s.m[h]);
-    const float a = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(r.m[h] - mn)));
-    const float b = _mm256_cvtss_f32(Exp8(_mm256_set1_ps(s.m[h] - mn)));
-    r.l[h] = r.l[h] * a + s.l[h] * b;
-    r.m[h] = mn;
-    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
-    float* acc = r.acc + h * head_dim;
-    const float* add = s.acc + h * head_dim;
-    for (int d = 0; d < head_dim; d += 8) {
-      _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(add + d), vb,
-                                                _mm256_mul_ps(_mm256_loadu_ps(acc + d), va)));
-    }
-  }
-}
-
-// Writes acc / l of every (query, head) to the queries' outputs.
-void WriteOutputs(const float* state, int heads_per_query, int head_dim,
-                  absl::Span<const AttentionQuery> queries) {
-  const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
-  const StateView st(const_cast<float*>(state), heads, head_dim);
-  for (size_t qi = 0; qi < queries.size(); ++qi) {
-    for (int g = 0; g < heads_per_query; ++g) {
-      const int64_t h = static_cast<int64_t>(qi) * heads_per_query + g;
-      const __m256 inv = _mm256_set1_ps(1.0f / st.l[h]);
-      float* o = queries[qi].out + int64_t{g} * head_dim;
-      for (int d = 0; d < head_dim; d += 8) {
-        _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(st.acc + h * head_dim + d), inv));
-      }
-    }
-  }
-}
-
-}  // namespace
 
 void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, int group,
                     absl::Span<const AttentionQuery> queries,
@@ -379,12 +23,13 @@ void FinishSegments(const KvLayout& layout, int kv_head_begin, int kv_head_end, 
   if (states.empty()) return;  // no keys at all (excluded by the callers' REQUIRES)
   const int heads_per_query = (kv_head_end - kv_head_begin) * group;
   const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
+  const KernelTable& k = Kernels();
   thread_local std::vector<float> running;
   running.assign(states[0], states[0] + heads * (layout.head_dim + 2));
   for (size_t s = 1; s < states.size(); ++s) {
-    MergeState(running.data(), states[s], heads, layout.head_dim);
+    k.merge_state(running.data(), states[s], heads, layout.head_dim);
   }
-  WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
+  k.write_outputs(running.data(), heads_per_query, layout.head_dim, queries);
 }
 
 void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_head_end, int group,
@@ -395,19 +40,20 @@ void AttendBlock(const KvLayout& layout, int layer, int kv_head_begin, int kv_he
   if (segments == 0) return;
   const int heads_per_query = (kv_head_end - kv_head_begin) * group;
   const int64_t heads = static_cast<int64_t>(queries.size()) * heads_per_query;
+  const KernelTable& k = Kernels();
   // Segments are merged as they are computed: two states, whatever the context length.
   thread_local std::vector<float> running, segment;
   running.resize(SegmentStateFloats(static_cast<int64_t>(queries.size()), heads_per_query,
                                     layout.head_dim));
   segment.resize(running.size());
-  AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, 0,
-                running.data());
+  k.attend_segment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, 0,
+                   running.data());
   for (int64_t s = 1; s < segments; ++s) {
-    AttendSegment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, s,
-                  segment.data());
-    MergeState(running.data(), segment.data(), heads, layout.head_dim);
+    k.attend_segment(layout, layer, kv_head_begin, kv_head_end, group, queries, kv, scale, s,
+                     segment.data());
+    k.merge_state(running.data(), segment.data(), heads, layout.head_dim);
   }
-  WriteOutputs(running.data(), heads_per_query, layout.head_dim, queries);
+  k.write_outputs(running.data(), heads_per_query, layout.head_dim, queries);
 }
 
 void AttendGroup(const KvLayout& layout, int layer, int kv_head, int group, const float* q,

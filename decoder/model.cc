@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "decoder/forward.h"
+#include "decoder/kernels.h"
 #include "decoder/safetensors.h"
 #include "decoder/status_macros.h"
 #include "decoder/synthetic.h"
@@ -83,6 +84,9 @@ Model::~Model() = default;
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(std::string_view dir_or_name,
                                                    const LoadOptions& options) {
+  // Kernels that cannot be had (PDSERVE_KERNELS naming a family this CPU lacks) are refused here,
+  // before any forward pass could abort on them.
+  PDSERVE_RETURN_IF_ERROR(internal::InitKernels());
   const int threads = ResolveThreads(options.num_threads);
   if (IsSyntheticName(absl::string_view(dir_or_name.data(), dir_or_name.size()))) {
     PDSERVE_ASSIGN_OR_RETURN(ModelConfig config, SyntheticConfig(absl::string_view(dir_or_name.data(), dir_or_name.size())));

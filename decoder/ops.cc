@@ -1,58 +1,24 @@
-// Elementwise kernels (AVX2 + FMA).
+// Elementwise kernels (through the kernel table) and rotary embedding.
 #include "decoder/ops.h"
 
 #include <cmath>
 #include <numbers>
 
+#include "decoder/kernels.h"
+
 namespace pdserve::decoder::internal {
 
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    acc = _mm256_fmadd_ps(v, v, acc);
-  }
-  float sum = HorizontalSum(acc);
-  for (; i < n; ++i) sum = std::fma(x[i], x[i], sum);
-  const float inv = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
-  const __m256 vinv = _mm256_set1_ps(inv);
-  i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv);
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(v, _mm256_loadu_ps(weight + i)));
-  }
-  for (; i < n; ++i) out[i] = (x[i] * inv) * weight[i];
+  Kernels().rms_norm(x, weight, n, eps, out);
 }
 
-void AddInPlace(const float* src, int64_t n, float* dst) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-  }
-  for (; i < n; ++i) dst[i] += src[i];
-}
+void AddInPlace(const float* src, int64_t n, float* dst) { Kernels().add_in_place(src, n, dst); }
 
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 e = Exp8(_mm256_xor_ps(g, sign));
-    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
-  }
-  if (i < n) {
-    alignas(32) float g[8] = {0}, u[8] = {0}, o[8];
-    for (int64_t j = i; j < n; ++j) {
-      g[j - i] = gate[j];
-      u[j - i] = up[j];
-    }
-    SwiGlu(g, u, 8, o);
-    for (int64_t j = i; j < n; ++j) out[j] = o[j - i];
-  }
+  Kernels().swiglu(gate, up, n, out);
 }
+
+void Exp(const float* x, int64_t n, float* out) { Kernels().exp(x, n, out); }
 
 Rope::Rope(const ModelConfig& config) : head_dim_(config.head_dim) {
   const int half = head_dim_ / 2;

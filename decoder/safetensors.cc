@@ -2,7 +2,6 @@
 #include "decoder/safetensors.h"
 
 #include <fcntl.h>
-#include <immintrin.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +38,33 @@ absl::Status Corrupt(absl::string_view path, absl::string_view what) {
   return absl::DataLossError(absl::StrCat(path, ": ", what));
 }
 
+// IEEE binary16 to binary32, exact (every half is a float). Written out rather than F16C so the
+// loader builds anywhere; it runs once per weight at load time.
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf, NaN (payload kept)
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;  // +-0
+  } else {
+    // Subnormal half: normalize into a float.
+    int e = 113;
+    while ((mant & 0x400) == 0) {
+      mant <<= 1;
+      --e;
+    }
+    bits = sign | (static_cast<uint32_t>(e) << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 }  // namespace
 
 void ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float* dst) {
@@ -47,15 +73,10 @@ void ConvertToF32(DType dtype, const uint8_t* src, int64_t count, float* dst) {
       std::memcpy(dst, src, count * sizeof(float));
       return;
     case DType::kF16: {
-      int64_t i = 0;
-      for (; i + 8 <= count; i += 8) {
-        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
-      }
-      for (; i < count; ++i) {
+      for (int64_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = _cvtsh_ss(h);
+        dst[i] = HalfToFloat(h);
       }
       return;
     }

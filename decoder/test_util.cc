@@ -1,9 +1,9 @@
 // Test helpers.
 #include "decoder/test_util.h"
 
-#include <immintrin.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -28,6 +28,29 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+namespace {
+
+// IEEE binary32 to binary16, round to nearest even (as F16C's vcvtps2ph), in plain C++.
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0);  // inf, NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00;  // rounds past 65504: inf
+  if (abs < 0x38800000u) {
+    // Below 2^-14: a subnormal half, round(|f| * 2^24) units of 2^-24 (the scaling is exact).
+    float a;
+    std::memcpy(&a, &abs, 4);
+    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f));
+  }
+  uint32_t r = abs - 0x38000000u;  // exponent bias 127 -> 15
+  r += 0xfff + ((r >> 13) & 1);
+  return sign | static_cast<uint16_t>(r >> 13);
+}
+
+}  // namespace
+
 std::string SafetensorsBytes(const std::vector<TestTensor>& tensors, DType dtype) {
   nlohmann::json header = nlohmann::json::object();
   std::string data;
@@ -38,7 +61,7 @@ std::string SafetensorsBytes(const std::vector<TestTensor>& tensors, DType dtype
       if (dtype == DType::kF32) {
         data.append(reinterpret_cast<const char*>(&v), 4);
       } else if (dtype == DType::kF16) {
-        const uint16_t h = _cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT);
+        const uint16_t h = FloatToHalf(v);
         data.append(reinterpret_cast<const char*>(&h), 2);
       } else {
         uint32_t bits;

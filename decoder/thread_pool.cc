@@ -1,9 +1,20 @@
 // Spin-then-sleep fork-join pool.
 #include "decoder/thread_pool.h"
 
-#include <immintrin.h>
 
 namespace pdserve::decoder::internal {
+namespace {
+
+// A spin-wait hint (x86 PAUSE, Arm YIELD): lets the sibling hyperthread run and saves power.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+}  // namespace
 namespace {
 constexpr int kSpinIterations = 4000;  // ~100 us of pause before sleeping
 }  // namespace
@@ -31,7 +42,7 @@ void ThreadPool::Run(absl::FunctionRef<void(int, int)> fn) {
   fn(0, num_threads());
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
     if (spins < kSpinIterations) {
-      _mm_pause();
+      CpuRelax();
     } else {
       std::this_thread::yield();
     }
@@ -45,7 +56,7 @@ void ThreadPool::WorkerLoop(int index) {
   while (true) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     for (int spins = 0; gen == seen && spins < kSpinIterations; ++spins) {
-      _mm_pause();
+      CpuRelax();
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {

@@ -98,6 +98,17 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
   entries_.push_back(std::move(entry));
 }
 
+void MetricsRegistry::AddInfo(const std::string& name, const std::string& help,
+                              const std::string& labels) {
+  auto entry = std::make_unique<Entry>();
+  entry->name = name;
+  entry->help = help;
+  entry->type = "gauge";
+  entry->info_labels = labels;
+  absl::MutexLock lock(&mu_);
+  entries_.push_back(std::move(entry));
+}
+
 void MetricsRegistry::AddCollectHook(std::function<void()> hook) {
   absl::MutexLock lock(&mu_);
   hooks_.push_back(std::move(hook));
@@ -114,6 +125,7 @@ std::string MetricsRegistry::Render() const {
     if (e->gauge) absl::StrAppend(&out, e->name, " ", FormatValue(e->gauge->Value()), "\n");
     if (e->callback) absl::StrAppend(&out, e->name, " ", FormatValue(e->callback()), "\n");
     if (e->histogram) e->histogram->Render(e->name, &out);
+    if (!e->info_labels.empty()) absl::StrAppend(&out, e->name, "{", e->info_labels, "} 1\n");
   }
   return out;
 }

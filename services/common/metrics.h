@@ -67,6 +67,10 @@ class MetricsRegistry {
   // A gauge whose value is read from `fn` at render time (e.g. from a stats snapshot).
   void AddCallbackGauge(const std::string& name, const std::string& help,
                         std::function<double()> fn) ABSL_LOCKS_EXCLUDED(mu_);
+  // An info metric: renders `name{labels} 1`. `labels` is Prometheus label text, e.g.
+  // kernels="avx512".
+  void AddInfo(const std::string& name, const std::string& help, const std::string& labels)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Runs before every render, e.g. to refresh many callback values from one snapshot.
   void AddCollectHook(std::function<void()> hook) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -79,6 +83,7 @@ class MetricsRegistry {
     std::unique_ptr<Gauge> gauge;
     std::unique_ptr<Histogram> histogram;
     std::function<double()> callback;
+    std::string info_labels;  // set for AddInfo entries
   };
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);

@@ -36,5 +36,13 @@ TEST(MetricsTest, CountersGaugesAndCallbacksRender) {
   EXPECT_EQ(hooks, 1);
 }
 
+TEST(MetricsTest, InfoRendersItsLabelsAndOne) {
+  MetricsRegistry registry;
+  registry.AddInfo("pdserve_build_info", "build", "kernels=\"avx2\"");
+  const std::string text = registry.Render();
+  EXPECT_NE(text.find("# TYPE pdserve_build_info gauge\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("pdserve_build_info{kernels=\"avx2\"} 1\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace pdserve::common

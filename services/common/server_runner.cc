@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "services/common/build_info.h"
 #include "services/common/shutdown_signal.h"
 
 namespace pdserve::common {
@@ -23,6 +24,7 @@ std::string HostOf(absl::string_view address) {
 
 absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
     const ServerOptions& options, const std::vector<ServiceEntry>& services, bool serving) {
+  if (absl::Status kernels = CheckKernelFamily(); !kernels.ok()) return kernels;
   auto credentials = ServerCredentialsFor(options.tls);
   if (!credentials.ok()) return credentials.status();
 
@@ -53,7 +55,8 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
     out.close();
     std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
   }
-  std::printf("%s listening on %s\n", options.binary_name.c_str(), runner->address_.c_str());
+  std::printf("%s (%s) listening on %s\n", options.binary_name.c_str(), KernelsTag().c_str(),
+              runner->address_.c_str());
   std::fflush(stdout);
   return runner;
 }

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "services/common/build_info.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_process.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   if (!host.ok()) return Fail(host.status());
 
   common::MetricsRegistry metrics;
+  common::RegisterBuildInfo(&metrics);
   decode::DecodeMetrics decode_metrics(&metrics);
   decode::DecodeSchedulerOptions options;
   options.model = host->model.get();

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "services/common/build_info.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
 #include "services/common/server_process.h"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   prefill::PrefillCore core(core_options);
 
   common::MetricsRegistry metrics;
+  common::RegisterBuildInfo(&metrics);
   common::WorkerPool workers(common::WorkerThreadsFromFlags());
   common::TokenAuth auth(absl::GetFlag(FLAGS_auth_token));
   prefill::PrefillService service(&core, &workers, &auth, &metrics);

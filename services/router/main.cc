@@ -9,6 +9,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/build_info.h"
 #include "services/common/client_channel.h"
 #include "services/common/metrics.h"
 #include "services/common/server_flags.h"
@@ -103,6 +104,7 @@ int Main() {
   backends.scheduler = std::make_unique<TimerThread>();
 
   common::MetricsRegistry registry;
+  common::RegisterBuildInfo(&registry);
   RouterCore core(options, *std::move(model), std::move(backends), &registry);
   RouterService service(&core, &auth);
 

@@ -1,9 +1,11 @@
 // Every server binary starts on port 0, answers grpc.health.v1 SERVING, lists its service
 // through reflection, and exits 0 on SIGTERM.
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,46 @@ INSTANTIATE_TEST_SUITE_P(AllServers, ServerLifecycleTest, ::testing::ValuesIn(Ca
                          [](const ::testing::TestParamInfo<ServerCase>& info) {
                            return info.param.binary;
                          });
+
+// Each server names on its start-up line the kernel family it chose; PDSERVE_KERNELS forces one
+// (portable runs on every CPU).
+TEST_P(ServerLifecycleTest, StartUpLineNamesTheForcedKernelFamily) {
+  const ServerCase& c = GetParam();
+  std::vector<std::string> args = {"--address=127.0.0.1:0"};
+  std::unique_ptr<Process> cache;
+  if (c.needs_cache) {
+    auto started = Process::StartServer(BinaryPath("kv_cache_manager"),
+                                        {"--address=127.0.0.1:0", "--capacity=64MiB"});
+    ASSERT_TRUE(started.ok()) << started.status();
+    cache = std::move(*started);
+    args.push_back("--cache_manager=" + cache->address());
+  }
+  args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+  ASSERT_EQ(setenv("PDSERVE_KERNELS", "portable", 1), 0);
+  auto server = Process::StartServer(BinaryPath(c.binary), args);
+  unsetenv("PDSERVE_KERNELS");
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto port = (*server)->WaitForPort("(kernels: portable) listening on ");
+  ASSERT_TRUE(port.ok()) << port.status();
+  EXPECT_EQ(*port, (*server)->port());
+  ASSERT_TRUE(WaitServing((*server)->address(), "", absl::Seconds(30)).ok());
+}
+
+// A family that cannot be had is refused by name at start-up, never replaced by another.
+TEST_P(ServerLifecycleTest, UnknownKernelFamilyIsRefusedAtStartUp) {
+  const ServerCase& c = GetParam();
+  std::string command =
+      "PDSERVE_KERNELS=avx1024 exec " + BinaryPath(c.binary) + " --address=127.0.0.1:0";
+  if (c.needs_cache) command += " --cache_manager=127.0.0.1:1";
+  for (const std::string& a : c.extra_args) command += " " + a;
+  int exit_code = -1;
+  auto out = Process::Run("/bin/sh", {"-c", command + " 2>&1"}, absl::Seconds(60), &exit_code);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_NE(exit_code, 0) << *out;
+  EXPECT_NE(out->find("PDSERVE_KERNELS='avx1024' is not a kernel family"), std::string::npos)
+      << *out;
+  EXPECT_EQ(out->find("listening on"), std::string::npos) << *out;
+}
 
 // The router needs live prefill and decode pools, so it gets the whole stack.
 TEST(RouterLifecycleTest, ServesHealthAndReflectionThenExitsCleanlyOnSigterm) {
