@@ -3,7 +3,7 @@
 # against a locally started stack and checks that every request succeeded and the prefix-cache
 # hit ratio is above zero and at most the ceiling computed from the trace at the same scale.
 #
-# Usage: deploy/loadtest/trace_replay_check.sh [TRACE]   (default ../shared/traces/conversation_trace.jsonl)
+# Usage: deploy/loadtest/trace_replay_check.sh [TRACE]   (default tests/data/traces/conversation_trace.jsonl)
 # Env: LIMIT=200, RATE=20 (requests/s), PDBENCH=path to pdbench.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
