@@ -11,7 +11,7 @@ STACK_STARTED=0
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
 require_pdbench() {
-  [ -x "$PDBENCH" ] || die "pdbench not found at $PDBENCH (cmake --build build --target pdbench, or set PDBENCH=)"
+  [ -x "$PDBENCH" ] || die "pdbench not found at $PDBENCH (deploy/build.sh pdbench, or set PDBENCH=)"
 }
 
 # Starts the stack unless the addresses the caller needs are already in the environment.
