@@ -58,5 +58,11 @@ CMAKE_BUILD_TYPE=RelWithDebInfo deploy/build.sh -DCMAKE_CXX_COMPILER=clang++ \
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
 export ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 ${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+# One directory for every temporary file of the run (servers' captured stdout, TLS certificates,
+# test outputs), so whatever a crashed or killed test leaves behind goes with it. gtest's
+# TempDir() and the decoder's tests look at TEST_TMPDIR, everything else at TMPDIR.
+RUN_TMPDIR="$(mktemp -d -t pdserve-sanitize.XXXXXX)"
+trap 'rm -rf "$RUN_TMPDIR"' EXIT
+export TMPDIR="$RUN_TMPDIR" TEST_TMPDIR="$RUN_TMPDIR"
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 900 -R "^($TESTS)\." "$@"

@@ -14,6 +14,7 @@ RATE="${RATE:-20}"
 require_pdbench
 start_stack ROUTER
 OUT="$(mktemp)"
+trap 'rm -f "$OUT"; stop_stack' EXIT
 "$PDBENCH" serve --trace "$TRACE" --target "$ROUTER" --limit "$LIMIT" --rate "$RATE" \
   --max_output 16 --json --output "$OUT" >/dev/null
 python3 - "$OUT" "$LIMIT" <<'PY'
@@ -34,4 +35,3 @@ assert hit is not None and ceiling is not None, "summary lacks hit_ratio/ceiling
 assert 0 < hit <= ceiling + 1e-9, "hit ratio must be above zero and at most the ceiling"
 print("PASS")
 PY
-rm -f "$OUT"

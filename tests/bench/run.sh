@@ -10,6 +10,11 @@ BUILD_DIR="${BUILD_DIR:-build}"
 export BUILD_DIR
 deploy/build.sh decoder_bench cache_core_bench cache_service_bench serving_bench \
   kv_cache_manager prefill_server decode_server router_server pdbench
+# serving_bench's servers capture their stdout in temp files: one directory for the run, removed
+# when the script exits.
+RUN_TMPDIR="$(mktemp -d -t pdserve-bench.XXXXXX)"
+trap 'rm -rf "$RUN_TMPDIR"' EXIT
+export TMPDIR="$RUN_TMPDIR" TEST_TMPDIR="$RUN_TMPDIR"
 OUT="$BUILD_DIR/bench-results"
 mkdir -p "$OUT"
 BIN="$BUILD_DIR/bin"
