@@ -17,6 +17,7 @@
 #             reports. -Wthread-safety still checks every annotated lock in every target built.
 # Usage: tests/sanitize.sh address|thread [extra ctest args]
 # Environment: BUILD_DIR (default build-asan / build-tsan), JOBS (default 2).
+# Always RelWithDebInfo with clang++ (deploy/build.sh does the configure and build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-}"
@@ -27,7 +28,6 @@ case "$MODE" in
   *) echo "usage: tests/sanitize.sh address|thread [ctest args]" >&2; exit 2 ;;
 esac
 
-deploy/install_deps.sh
 if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
@@ -35,10 +35,7 @@ if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt
 fi
 
 BUILD_DIR="${BUILD_DIR:-$DEFAULT_DIR}"
-mkdir -p "$BUILD_DIR"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DPDSERVE_SANITIZE="$SANITIZE" -DCMAKE_CXX_FLAGS="$EXTRA_FLAGS" >"$BUILD_DIR/configure.log" 2>&1 \
-  || { cat "$BUILD_DIR/configure.log"; exit 1; }
+export BUILD_DIR
 TARGETS=(kv_cache_stress_test kv_cache_service_test kv_cache_manager pdserve_common_test
          decoder_attention_test decoder_linear_test decoder_model_test)
 TESTS='StressTest|KvCacheService[A-Za-z]*Test|KvCacheManagerBinaryTest|WorkerPoolTest'
@@ -53,12 +50,19 @@ else
   # Compiled for the -Wthread-safety check of their locks; not run (see above).
   TARGETS+=(prefill_server decode_server router_server)
 fi
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target "${TARGETS[@]}"
+CMAKE_BUILD_TYPE=RelWithDebInfo deploy/build.sh -DCMAKE_CXX_COMPILER=clang++ \
+  -DPDSERVE_SANITIZE="$SANITIZE" -DCMAKE_CXX_FLAGS="$EXTRA_FLAGS" "${TARGETS[@]}"
 
 # Debian's gRPC, protobuf and Abseil are not instrumented: tests/tsan.supp silences reports
 # whose racing accesses are both inside them.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp ${TSAN_OPTIONS:-}"
 export ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 ${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+# One directory for every temporary file of the run (servers' captured stdout, TLS certificates,
+# test outputs), so whatever a crashed or killed test leaves behind goes with it. gtest's
+# TempDir() and the decoder's tests look at TEST_TMPDIR, everything else at TMPDIR.
+RUN_TMPDIR="$(mktemp -d -t pdserve-sanitize.XXXXXX)"
+trap 'rm -rf "$RUN_TMPDIR"' EXIT
+export TMPDIR="$RUN_TMPDIR" TEST_TMPDIR="$RUN_TMPDIR"
 cd "$BUILD_DIR"
 ctest --output-on-failure --timeout 900 -R "^($TESTS)\." "$@"

@@ -3,17 +3,15 @@
 # (NAME=HOST:PORT lines, ROUTER last). Source it; do not run it.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PDBENCH="${PDBENCH:-$ROOT/build/bin/pdbench}"
-# The public request trace: beside the checkout (../shared), or where these machines keep it
-# when the checkout is elsewhere.
-DEFAULT_TRACE="$ROOT/../shared/traces/conversation_trace.jsonl"
-[ -f "$DEFAULT_TRACE" ] || DEFAULT_TRACE=/work/shared/traces/conversation_trace.jsonl
+PDBENCH="${PDBENCH:-${BUILD_DIR:-$ROOT/build}/bin/pdbench}"
+# The public request trace, kept in the repository (see tests/data/traces/README.md).
+DEFAULT_TRACE="$ROOT/tests/data/traces/conversation_trace.jsonl"
 STACK_STARTED=0
 
 die() { echo "$(basename "$0"): $*" >&2; exit 2; }
 
 require_pdbench() {
-  [ -x "$PDBENCH" ] || die "pdbench not found at $PDBENCH (cmake --build build --target pdbench, or set PDBENCH=)"
+  [ -x "$PDBENCH" ] || die "pdbench not found at $PDBENCH (deploy/build.sh pdbench, or set PDBENCH=)"
 }
 
 # Starts the stack unless the addresses the caller needs are already in the environment.

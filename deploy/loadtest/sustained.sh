@@ -12,7 +12,7 @@
 # Usage: deploy/loadtest/sustained.sh [up.sh args...]
 # Env: DURATION=5m, SAT=<concurrency> to skip the saturation search, SCALE=32, MAX_OUTPUT=32,
 #      REPEAT=20 (the trace is replayed back to back at most this often, so the run lasts),
-#      TRACE=/work/shared/traces/conversation_trace.jsonl, RSS_GROWTH=0.05, VERIFY_LIMIT=0,
+#      TRACE=tests/data/traces/conversation_trace.jsonl, RSS_GROWTH=0.05, VERIFY_LIMIT=0,
 #      OUT=directory for results (default: a new temp dir), PDBENCH=path.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,7 +21,7 @@ DURATION="${DURATION:-5m}"
 SCALE="${SCALE:-32}"
 MAX_OUTPUT="${MAX_OUTPUT:-32}"
 TRACE="${TRACE:-$DEFAULT_TRACE}"
-[ -f "$TRACE" ] || TRACE="$DEFAULT_TRACE"
+[ -f "$TRACE" ] || die "trace not found: $TRACE"
 RSS_GROWTH="${RSS_GROWTH:-0.05}"
 VERIFY_LIMIT="${VERIFY_LIMIT:-0}"
 REPEAT="${REPEAT:-20}"

@@ -3,7 +3,7 @@
 # against a locally started stack and checks that every request succeeded and the prefix-cache
 # hit ratio is above zero and at most the ceiling computed from the trace at the same scale.
 #
-# Usage: deploy/loadtest/trace_replay_check.sh [TRACE]   (default ../shared/traces/conversation_trace.jsonl)
+# Usage: deploy/loadtest/trace_replay_check.sh [TRACE]   (default tests/data/traces/conversation_trace.jsonl)
 # Env: LIMIT=200, RATE=20 (requests/s), PDBENCH=path to pdbench.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +14,7 @@ RATE="${RATE:-20}"
 require_pdbench
 start_stack ROUTER
 OUT="$(mktemp)"
+trap 'rm -f "$OUT"; stop_stack' EXIT
 "$PDBENCH" serve --trace "$TRACE" --target "$ROUTER" --limit "$LIMIT" --rate "$RATE" \
   --max_output 16 --json --output "$OUT" >/dev/null
 python3 - "$OUT" "$LIMIT" <<'PY'
@@ -34,4 +35,3 @@ assert hit is not None and ceiling is not None, "summary lacks hit_ratio/ceiling
 assert 0 < hit <= ceiling + 1e-9, "hit ratio must be above zero and at most the ceiling"
 print("PASS")
 PY
-rm -f "$OUT"

@@ -3,6 +3,7 @@
 # generation through the router (tokens, text, TTFT, tokens/s), and stop the stack again
 # (always, also on failure or Ctrl-C).
 # Usage: demo.sh [--model=DIR_OR_NAME] [--prompt=TEXT] [--max_new_tokens=N]
+# Environment: BUILD_DIR (default <repo>/build), JOBS (build parallelism, default 2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 MODEL="synthetic:tiny"
@@ -19,12 +20,7 @@ done
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 export BUILD_DIR
 
-"$ROOT/deploy/install_deps.sh"
-mkdir -p "$BUILD_DIR"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 \
-  || { cat "$BUILD_DIR/configure.log" >&2; exit 1; }
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" \
-  --target kv_cache_manager prefill_server decode_server router_server pdctl
+"$ROOT/deploy/build.sh" kv_cache_manager prefill_server decode_server router_server pdctl
 
 trap '"$ROOT/deploy/local/down.sh"' EXIT
 UP_OUTPUT="$("$ROOT/deploy/local/up.sh" --model="$MODEL")"

@@ -34,16 +34,13 @@ STATE_DIR="${STATE_DIR:-$BUILD_DIR/local-stack}"
 TIMEOUT_S="${UP_TIMEOUT_S:-120}"
 BINARIES=(kv_cache_manager prefill_server decode_server router_server pdctl)
 
-# Build what is missing (configure + the five targets; no tests).
+# Build what is missing (configure + the five targets; no tests). Everything to stderr: stdout
+# is the address lines callers parse.
 missing=0
 for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || missing=1; done
 if [ "$missing" -eq 1 ]; then
   echo "up.sh: building ${BINARIES[*]} in $BUILD_DIR" >&2
-  "$ROOT/deploy/install_deps.sh"
-  mkdir -p "$BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 \
-    || { cat "$BUILD_DIR/configure.log" >&2; exit 1; }
-  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target "${BINARIES[@]}" >&2
+  BUILD_DIR="$BUILD_DIR" "$ROOT/deploy/build.sh" "${BINARIES[@]}" >&2
 fi
 
 # Refuse to start a second stack over a running one: its pid files would be lost.

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Runs every benchmark and keeps their JSON in build/bench-results/ (figures go to BENCHMARKS.md).
 # Usage: tests/bench/run.sh [--quick]    (--quick: smaller sizes, a smoke run of minutes)
+# Environment: BUILD_DIR (default build), JOBS (build parallelism, default 2).
 # Benchmarks are not tests: run them on a machine that is otherwise idle.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 QUICK="${1:-}"
 BUILD_DIR="${BUILD_DIR:-build}"
-deploy/install_deps.sh
-mkdir -p "$BUILD_DIR"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 \
-  || { cat "$BUILD_DIR/configure.log"; exit 1; }
-cmake --build "$BUILD_DIR" -j2 --target decoder_bench cache_core_bench cache_service_bench \
-  serving_bench kv_cache_manager prefill_server decode_server router_server pdbench
+export BUILD_DIR
+deploy/build.sh decoder_bench cache_core_bench cache_service_bench serving_bench \
+  kv_cache_manager prefill_server decode_server router_server pdbench
+# serving_bench's servers capture their stdout in temp files: one directory for the run, removed
+# when the script exits.
+RUN_TMPDIR="$(mktemp -d -t pdserve-bench.XXXXXX)"
+trap 'rm -rf "$RUN_TMPDIR"' EXIT
+export TMPDIR="$RUN_TMPDIR" TEST_TMPDIR="$RUN_TMPDIR"
 OUT="$BUILD_DIR/bench-results"
 mkdir -p "$OUT"
 BIN="$BUILD_DIR/bin"

@@ -50,8 +50,7 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary, const std::vector<std::st
 }
 
 std::string TempPath(const std::string& stem) {
-  const char* dir = std::getenv("TMPDIR");
-  std::string path = absl::StrCat(dir ? dir : "/tmp", "/pdserve_", stem, "_XXXXXX");
+  std::string path = absl::StrCat(TempRoot(), "/pdserve_", stem, "_XXXXXX");
   int fd = mkstemp(path.data());
   if (fd >= 0) close(fd);
   return path;
@@ -68,11 +67,19 @@ int DecodeWaitStatus(int status) {
 std::string BinaryDir() { return PDSERVE_BIN_DIR; }
 std::string BinaryPath(const std::string& name) { return absl::StrCat(BinaryDir(), "/", name); }
 
+std::string TempRoot() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr && dir[0] != '\0' ? dir : "/tmp";
+}
+
 absl::StatusOr<std::unique_ptr<Process>> Process::StartServer(
     const std::string& binary, const std::vector<std::string>& args, absl::Duration timeout) {
   std::string out_path = TempPath("stdout");
   auto pid = Spawn(binary, args, out_path);
-  if (!pid.ok()) return pid.status();
+  if (!pid.ok()) {
+    unlink(out_path.c_str());
+    return pid.status();
+  }
   std::unique_ptr<Process> process(new Process());
   process->pid_ = *pid;
   process->stdout_path_ = out_path;
@@ -113,7 +120,10 @@ absl::StatusOr<std::string> Process::Run(const std::string& binary,
                                          absl::Duration timeout, int* exit_code) {
   std::string out_path = TempPath("run");
   auto pid = Spawn(binary, args, out_path);
-  if (!pid.ok()) return pid.status();
+  if (!pid.ok()) {
+    unlink(out_path.c_str());
+    return pid.status();
+  }
   Process process;
   process.pid_ = *pid;
   auto code = process.Wait(timeout);
@@ -135,6 +145,8 @@ Process::~Process() {
     int status = 0;
     waitpid(pid_, &status, 0);
   }
+  // Every failure that needs the captured stdout has already copied it into its status.
+  if (!stdout_path_.empty()) unlink(stdout_path_.c_str());
 }
 
 void Process::Signal(int sig) {

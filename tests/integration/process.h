@@ -14,10 +14,12 @@
 
 namespace pdserve::testing {
 
-// Not thread-safe. The destructor kills (SIGKILL) a child that is still running.
+// Not thread-safe. The destructor kills (SIGKILL) a child that is still running and removes
+// the file that captured its stdout.
 class Process {
  public:
-  // Runs `binary` (a path) with `args`; its stdout is read by this object, stderr is inherited.
+  // Runs `binary` (a path) with `args`; its stdout goes to a file under TempRoot() read by this
+  // object, stderr is inherited (so a failing test's output shows the server's log).
   // Waits up to `timeout` for a line containing "listening on HOST:PORT".
   static absl::StatusOr<std::unique_ptr<Process>> StartServer(
       const std::string& binary, const std::vector<std::string>& args,
@@ -58,6 +60,11 @@ class Process {
 std::string BinaryDir();
 // Absolute path of a pdserve binary by target name, e.g. "kv_cache_manager".
 std::string BinaryPath(const std::string& name);
+
+// Where tests put their temporary files: $TMPDIR, or /tmp when it is unset or empty.
+// tests/run.sh points TMPDIR at a directory of its own and removes it when it exits, so files a
+// crashed test leaves behind do not pile up.
+std::string TempRoot();
 
 }  // namespace pdserve::testing
 

@@ -1,6 +1,9 @@
 // Servers speak TLS and mutual TLS when given PEM files; plaintext and certificate-less clients
 // are refused.
+#include <stdlib.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -24,18 +27,35 @@ std::string Read(const std::string& path) {
   return s.str();
 }
 
-// A self-signed certificate for 127.0.0.1 (it is its own CA) in a fresh directory.
-std::string MakeCertificate() {
-  char dir[] = "/tmp/pdserve_tls_XXXXXX";
-  EXPECT_NE(mkdtemp(dir), nullptr);
-  const std::string d = dir;
-  const std::string cmd = absl::StrCat(
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost ",
-      "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ", d, "/key.pem -out ", d,
-      "/cert.pem >/dev/null 2>&1");
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  return d;
-}
+// A self-signed certificate for 127.0.0.1 (it is its own CA), key.pem and cert.pem in a fresh
+// directory under TempRoot() that is removed with them on destruction.
+class Certificate {
+ public:
+  Certificate() {
+    std::string dir = absl::StrCat(TempRoot(), "/pdserve_tls_XXXXXX");
+    if (mkdtemp(dir.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp(" << dir << ") failed";
+      return;
+    }
+    dir_ = dir;
+    const std::string cmd = absl::StrCat(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost ",
+        "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ", dir_, "/key.pem -out ",
+        dir_, "/cert.pem >/dev/null 2>&1");
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  ~Certificate() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  Certificate(const Certificate&) = delete;
+  Certificate& operator=(const Certificate&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
 
 grpc::Status GetStats(const std::string& address,
                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
@@ -47,7 +67,8 @@ grpc::Status GetStats(const std::string& address,
 }
 
 TEST(TlsTest, TlsServerAcceptsVerifiedClientsOnly) {
-  const std::string dir = MakeCertificate();
+  const Certificate certificate;
+  const std::string& dir = certificate.dir();
   auto server = Process::StartServer(
       BinaryPath("kv_cache_manager"),
       {"--address=127.0.0.1:0", "--capacity=16MiB", "--tls_cert_file=" + dir + "/cert.pem",
@@ -60,7 +81,8 @@ TEST(TlsTest, TlsServerAcceptsVerifiedClientsOnly) {
 }
 
 TEST(TlsTest, MutualTlsRequiresAClientCertificate) {
-  const std::string dir = MakeCertificate();
+  const Certificate certificate;
+  const std::string& dir = certificate.dir();
   auto server = Process::StartServer(
       BinaryPath("kv_cache_manager"),
       {"--address=127.0.0.1:0", "--capacity=16MiB", "--tls_cert_file=" + dir + "/cert.pem",

@@ -4,14 +4,14 @@
 # build/llamacpp/, then alternates llama.cpp and decoder_bench ROUNDS times (2) and prints each
 # figure's best with the ratio pdserve / llama.cpp. Both use 2 threads and fp32 K/V.
 # Needs node >= 20 and npm. Not a test: run it on an otherwise idle machine.
-# Usage: tests/bench/llamacpp/run.sh     Env: ROUNDS=2, BUILD_DIR=build, KV_TYPE=F32
+# Usage: tests/bench/llamacpp/run.sh     Env: ROUNDS=2, BUILD_DIR=build, JOBS=2, KV_TYPE=F32
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 BUILD_DIR="${BUILD_DIR:-build}"
 ROUNDS="${ROUNDS:-2}"
 WORK="$BUILD_DIR/llamacpp"
+BUILD_DIR="$BUILD_DIR" deploy/build.sh decoder_bench gguf_export >/dev/null
 mkdir -p "$WORK"
-cmake --build "$BUILD_DIR" -j2 --target decoder_bench gguf_export >/dev/null
 command -v node >/dev/null || { echo "node (>= 20) and npm are needed" >&2; exit 1; }
 if [ ! -d "$WORK/node_modules/@node-llama-cpp/linux-x64" ]; then
   echo "installing node-llama-cpp 3.21.1 into $WORK" >&2
