@@ -7,8 +7,6 @@
 
 namespace pdserve::decoder::internal {
 
-constexpr int kPanel = PackedLinear::kPanel;
-
 PackedLinear::PackedLinear(absl::Span<const float> row_major, int64_t out_features,
                            int64_t in_features)
     : n_(out_features), k_(in_features), data_(num_panels() * in_features * kPanel) {

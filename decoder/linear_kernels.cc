@@ -9,9 +9,11 @@ PDSERVE_KERNEL_BEGIN
 namespace pdserve::decoder::internal::PDSERVE_KERNEL_NS {
 namespace {
 
-
 constexpr int kPanel = PackedLinear::kPanel;
-constexpr int kMaxRows = 6;     // rows per register block
+constexpr int kMaxRows = 6;     // rows per register block (decode)
+// Rows per register block of the prefill path: 6 rows x 2 vectors take 12 of AVX2's 16
+// registers; with AVX-512's one register per panel row and 32 registers, 12 rows take 12.
+constexpr int kBlockedRows = kPanelVecs == 1 ? 12 : kMaxRows;
 constexpr int64_t kRowChunk = 96;  // rows whose x stays cache-resident while panels stream by
 // From this many rows on, pack x and block over k (prefill); below it, panel groups stay in L2
 // while every row block uses them (decode batches; measured faster up to 32 rows, slower at 40).
@@ -96,8 +98,12 @@ void Kernel(const float* x, int64_t xr, int64_t xk, const float* w, int64_t pane
 using KernelFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
                           int64_t, int, const float*, int64_t);
 
-// Panels per kernel call for a block of `rows` rows: as many as fit in ~12 accumulators.
-constexpr int WidePanels(int rows) { return rows == 1 ? 4 : rows == 2 ? 3 : rows == 3 ? 2 : 1; }
+// Panels per kernel call for a block of `rows` rows: as many as fit in ~12 accumulator
+// registers (each a divisor of 12, the panel group size).
+constexpr int WidePanels(int rows) {
+  if (kPanelVecs == 1) return rows <= 3 ? 4 : rows == 4 ? 3 : 2;
+  return rows == 1 ? 4 : rows == 2 ? 3 : rows == 3 ? 2 : 1;
+}
 
 template <int MR>
 KernelFn Pick(bool wide, bool load) {
@@ -117,9 +123,25 @@ KernelFn PickKernel(int rows, bool wide, bool load) {
   }
 }
 
+// The prefill path's kernel for `rows` <= kBlockedRows rows, one panel per call.
+KernelFn PickBlockedKernel(int rows, bool load) {
+  if constexpr (kBlockedRows > kMaxRows) {
+    switch (rows) {
+      case 7: return load ? &Kernel<7, 1, true> : &Kernel<7, 1, false, true>;
+      case 8: return load ? &Kernel<8, 1, true> : &Kernel<8, 1, false, true>;
+      case 9: return load ? &Kernel<9, 1, true> : &Kernel<9, 1, false, true>;
+      case 10: return load ? &Kernel<10, 1, true> : &Kernel<10, 1, false, true>;
+      case 11: return load ? &Kernel<11, 1, true> : &Kernel<11, 1, false, true>;
+      case 12: return load ? &Kernel<12, 1, true> : &Kernel<12, 1, false, true>;
+      default: break;
+    }
+  }
+  return PickKernel(rows, false, load);
+}
+
 // Computes y for panels [p0, p1) and all m rows, for many rows (prefill): BLIS-style blocking.
 // Rows are taken kBlockRows at a time and the inner dimension kInnerBlock at a time; that row
-// chunk of x is packed into [block][k][kMaxRows] micro-panels (cache-resident), and each panel's
+// chunk of x is packed into [block][k][kBlockedRows] micro-panels (cache-resident), and each panel's
 // k-slice (kInnerBlock x 16 floats, L1-resident) is applied to every row block before moving on.
 // Partial sums round-trip through y exactly, so the k order and the bits are unchanged.
 void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64_t ldx, float* y,
@@ -135,19 +157,19 @@ void MatMulPanelsBlocked(const PackedLinear& w, const float* x, int64_t m, int64
     const int64_t r1 = std::min(m, r0 + kBlockRows);
     for (int64_t k0 = 0; k0 < k; k0 += kInnerBlock) {
       const int64_t kc = std::min(kInnerBlock, k - k0);
-      for (int64_t r = r0; r < r1; r += kMaxRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
+      for (int64_t r = r0; r < r1; r += kBlockedRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kBlockedRows, r1 - r));
         float* dst = packed.data() + (r - r0) * kc;
         for (int64_t kk = 0; kk < kc; ++kk) {
-          for (int i = 0; i < rows; ++i) dst[kk * kMaxRows + i] = x[(r + i) * ldx + k0 + kk];
+          for (int i = 0; i < rows; ++i) dst[kk * kBlockedRows + i] = x[(r + i) * ldx + k0 + kk];
         }
       }
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t col0 = p * kPanel;
         const int cols = static_cast<int>(std::min<int64_t>(kPanel, n - col0));
-        for (int64_t r = r0; r < r1; r += kMaxRows) {
-          const int rows = static_cast<int>(std::min<int64_t>(kMaxRows, r1 - r));
-          PickKernel(rows, false, k0 > 0)(packed.data() + (r - r0) * kc, 1, kMaxRows,
+        for (int64_t r = r0; r < r1; r += kBlockedRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kBlockedRows, r1 - r));
+          PickBlockedKernel(rows, k0 > 0)(packed.data() + (r - r0) * kc, 1, kBlockedRows,
                                           w.panel(p) + k0 * kPanel, stride, kc,
                                           y + r * ldy + col0, ldy, cols, nullptr, 0);
         }

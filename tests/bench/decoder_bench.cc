@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "Eigen/Core"
 #include "decoder/aligned_buffer.h"
 #include "decoder/attention.h"
 #include "decoder/model.h"
 #include "decoder/thread_pool.h"
+#include "tests/bench/eigen_prefill.h"
 #include "nlohmann/json.hpp"
 
 namespace pdserve::decoder {
@@ -121,39 +121,6 @@ struct PagedKv {
       }
     }
   }
-};
-
-// The linear layers of a T-token prefill done with plain Eigen GEMMs (all layers), output
-// columns split across the same number of threads.
-class EigenPrefill {
- public:
-  EigenPrefill(const ModelConfig& c, int64_t t) : layers_(c.num_layers) {
-    const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-    const int64_t shapes[4][2] = {{c.hidden_size, q + 2 * kv},
-                                  {q, c.hidden_size},
-                                  {c.hidden_size, 2 * int64_t{c.intermediate_size}},
-                                  {c.intermediate_size, c.hidden_size}};
-    for (const auto& s : shapes) {
-      x_.push_back(Eigen::MatrixXf::Random(t, s[0]));
-      w_.push_back(Eigen::MatrixXf::Random(s[0], s[1]));
-      y_.push_back(Eigen::MatrixXf(t, s[1]));
-    }
-  }
-  void Run(internal::ThreadPool& pool) {
-    for (int l = 0; l < layers_; ++l) {
-      for (size_t i = 0; i < x_.size(); ++i) {
-        pool.Run([&](int index, int count) {
-          const int64_t n = w_[i].cols();
-          const int64_t b = n * index / count, e = n * (index + 1) / count;
-          y_[i].middleCols(b, e - b).noalias() = x_[i] * w_[i].middleCols(b, e - b);
-        });
-      }
-    }
-  }
-
- private:
-  int layers_;
-  std::vector<Eigen::MatrixXf> x_, w_, y_;
 };
 
 int Main(int argc, char** argv) {
