@@ -1,7 +1,6 @@
 // Spin-then-sleep fork-join pool.
 #include "decoder/thread_pool.h"
 
-
 namespace pdserve::decoder::internal {
 namespace {
 
@@ -14,8 +13,6 @@ inline void CpuRelax() {
 #endif
 }
 
-}  // namespace
-namespace {
 constexpr int kSpinIterations = 4000;  // ~100 us of pause before sleeping
 }  // namespace
 
@@ -52,9 +49,9 @@ void ThreadPool::Run(absl::FunctionRef<void(int, int)> fn) {
 }
 
 void ThreadPool::WorkerLoop(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   while (true) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
+    uint32_t gen = generation_.load(std::memory_order_acquire);
     for (int spins = 0; gen == seen && spins < kSpinIterations; ++spins) {
       CpuRelax();
       gen = generation_.load(std::memory_order_acquire);

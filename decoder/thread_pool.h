@@ -36,7 +36,10 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::atomic_flag busy_ = ATOMIC_FLAG_INIT;  // held by the caller of the running job
-  std::atomic<uint64_t> generation_{0};       // bumped to publish a job (or stop)
+  // Bumped to publish a job (or stop). 32 bits, so wait/notify are a plain futex on the word
+  // itself (libstdc++ routes other sizes through a shared proxy); wrap-around is harmless, a
+  // worker only compares it with the last value it saw.
+  std::atomic<uint32_t> generation_{0};
   std::atomic<int> pending_{0};               // workers still running the current job
   std::atomic<bool> stop_{false};
   const absl::FunctionRef<void(int, int)>* job_ = nullptr;  // valid while pending_ > 0
