@@ -24,5 +24,10 @@ set(CMAKE_LIBRARY_PATH /usr/lib/aarch64-linux-gnu)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
 set(ENV{PKG_CONFIG_PATH} "")
 
-# Test binaries run through user-mode qemu, with the cross runtime's dynamic loader and libc.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/usr/aarch64-linux-gnu)
+# Test binaries run through user-mode qemu with the cross runtime's dynamic loader, and
+# LD_LIBRARY_PATH makes it take that runtime's libc too. Without it the loader follows
+# /etc/ld.so.cache to libc6:arm64's libc (a dependency of the :arm64 -dev packages, another build
+# of glibc 2.36); a loader and a libc from different builds do not work together (the first
+# pthread_create loops forever in its stack cache).
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    qemu-aarch64;-L;/usr/aarch64-linux-gnu;-E;LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib)
