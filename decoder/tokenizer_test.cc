@@ -11,6 +11,15 @@
 namespace pdserve::decoder {
 namespace {
 
+// A build without the SentencePiece plugin (PDSERVE_SENTENCEPIECE_PLUGIN=OFF, as the aarch64
+// cross build) cannot run SentencePiece; it must refuse a tokenizer.model instead.
+#ifdef PDSERVE_HAVE_SENTENCEPIECE_PLUGIN
+constexpr bool kHavePlugin = true;
+#else
+constexpr bool kHavePlugin = false;
+#endif
+constexpr char kNoPlugin[] = "built without the SentencePiece plugin";
+
 TEST(TokenizerTest, ByteFallbackRoundTrips) {
   auto config = SyntheticConfig("synthetic:tiny");
   ASSERT_TRUE(config.ok());
@@ -45,6 +54,7 @@ TEST(TokenizerTest, FromModel) {
 }
 
 TEST(TokenizerTest, SentencePieceWhenDirectoryHasTokenizerModel) {
+  if (!kHavePlugin) GTEST_SKIP() << kNoPlugin;
   testing::TempDir dir;
   testing::WriteSentencePieceModel(dir.path());
   ModelConfig c = testing::SmallConfig(4, 2, false);
@@ -77,11 +87,26 @@ TEST(TokenizerTest, SentencePieceWhenDirectoryHasTokenizerModel) {
 }
 
 TEST(TokenizerTest, CorruptTokenizerModelIsDataLoss) {
+  if (!kHavePlugin) GTEST_SKIP() << kNoPlugin;
   testing::TempDir dir;
   testing::WriteFile(dir.path() + "/tokenizer.model", "not a model");
   const absl::Status s = Tokenizer::Create(dir.path(), testing::SmallConfig(4, 2, false)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
 }
+
+#ifndef PDSERVE_HAVE_SENTENCEPIECE_PLUGIN
+TEST(TokenizerTest, WithoutPluginTokenizerModelIsRefused) {
+  testing::TempDir dir;
+  testing::WriteSentencePieceModel(dir.path());
+  ModelConfig c = testing::SmallConfig(4, 2, false);
+  c.vocab_size = 300;
+  const absl::Status s = Tokenizer::Create(dir.path(), c).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("tokenizer.model: cannot load: SentencePiece plugin not found"),
+            absl::string_view::npos)
+      << s;
+}
+#endif
 
 }  // namespace
 }  // namespace pdserve::decoder
