@@ -105,16 +105,6 @@ inline PV LoadAlignedPV(const float* p) { return _mm512_load_ps(p); }  // 64-byt
 inline void StorePV(float* p, PV v) { _mm512_storeu_ps(p, v); }
 inline void StoreAlignedPV(float* p, PV v) { _mm512_store_ps(p, v); }
 inline PV FmaPV(PV a, PV b, PV c) { return _mm512_fmadd_ps(a, b, c); }
-#else
-using PV = F8;
-inline constexpr int kPanelVecs = 2;
-inline PV ZeroPV() { return Zero8(); }
-inline PV SetPV(float x) { return Set8(x); }
-inline PV LoadPV(const float* p) { return Load8(p); }
-inline PV LoadAlignedPV(const float* p) { return LoadAligned8(p); }
-inline void StorePV(float* p, PV v) { Store8(p, v); }
-inline void StoreAlignedPV(float* p, PV v) { StoreAligned8(p, v); }
-inline PV FmaPV(PV a, PV b, PV c) { return Fma(a, b, c); }
 #endif
 
 #else  // portable
@@ -233,16 +223,19 @@ inline F8 Reduce8(const F8 v[8]) {
   return r;
 }
 
+#endif
+
+#if !defined(PDSERVE_KERNEL_FAMILY_AVX512)
+// A panel row is two F8 halves.
 using PV = F8;
 inline constexpr int kPanelVecs = 2;
 inline PV ZeroPV() { return Zero8(); }
 inline PV SetPV(float x) { return Set8(x); }
 inline PV LoadPV(const float* p) { return Load8(p); }
-inline PV LoadAlignedPV(const float* p) { return Load8(p); }
+inline PV LoadAlignedPV(const float* p) { return LoadAligned8(p); }
 inline void StorePV(float* p, PV v) { Store8(p, v); }
-inline void StoreAlignedPV(float* p, PV v) { Store8(p, v); }
+inline void StoreAlignedPV(float* p, PV v) { StoreAligned8(p, v); }
 inline PV FmaPV(PV a, PV b, PV c) { return Fma(a, b, c); }
-
 #endif
 
 // Floats in one PV.

@@ -24,6 +24,21 @@ struct ServerCase {
   std::vector<std::string> extra_args;
 };
 
+// The server's arguments for case `c`: port 0, a running cache manager (kept in *cache) if it
+// needs one, then the case's own flags.
+void ServerArgs(const ServerCase& c, std::unique_ptr<Process>* cache,
+                std::vector<std::string>* args) {
+  *args = {"--address=127.0.0.1:0"};
+  if (c.needs_cache) {
+    auto started = Process::StartServer(BinaryPath("kv_cache_manager"),
+                                        {"--address=127.0.0.1:0", "--capacity=64MiB"});
+    ASSERT_TRUE(started.ok()) << started.status();
+    *cache = std::move(*started);
+    args->push_back("--cache_manager=" + (*cache)->address());
+  }
+  args->insert(args->end(), c.extra_args.begin(), c.extra_args.end());
+}
+
 class ServerLifecycleTest : public ::testing::TestWithParam<ServerCase> {};
 
 TEST_P(ServerLifecycleTest, ServesHealthAndReflectionThenExitsCleanlyOnSigterm) {
@@ -31,15 +46,8 @@ TEST_P(ServerLifecycleTest, ServesHealthAndReflectionThenExitsCleanlyOnSigterm) 
   ASSERT_EQ(access(BinaryPath(c.binary).c_str(), X_OK), 0) << BinaryPath(c.binary);
 
   std::unique_ptr<Process> cache;
-  std::vector<std::string> args = {"--address=127.0.0.1:0"};
-  if (c.needs_cache) {
-    auto started = Process::StartServer(BinaryPath("kv_cache_manager"),
-                                        {"--address=127.0.0.1:0", "--capacity=64MiB"});
-    ASSERT_TRUE(started.ok()) << started.status();
-    cache = std::move(*started);
-    args.push_back("--cache_manager=" + cache->address());
-  }
-  args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+  std::vector<std::string> args;
+  ASSERT_NO_FATAL_FAILURE(ServerArgs(c, &cache, &args));
 
   auto server = Process::StartServer(BinaryPath(c.binary), args);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -82,16 +90,9 @@ INSTANTIATE_TEST_SUITE_P(AllServers, ServerLifecycleTest, ::testing::ValuesIn(Ca
 // (portable runs on every CPU).
 TEST_P(ServerLifecycleTest, StartUpLineNamesTheForcedKernelFamily) {
   const ServerCase& c = GetParam();
-  std::vector<std::string> args = {"--address=127.0.0.1:0"};
   std::unique_ptr<Process> cache;
-  if (c.needs_cache) {
-    auto started = Process::StartServer(BinaryPath("kv_cache_manager"),
-                                        {"--address=127.0.0.1:0", "--capacity=64MiB"});
-    ASSERT_TRUE(started.ok()) << started.status();
-    cache = std::move(*started);
-    args.push_back("--cache_manager=" + cache->address());
-  }
-  args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+  std::vector<std::string> args;
+  ASSERT_NO_FATAL_FAILURE(ServerArgs(c, &cache, &args));
   ASSERT_EQ(setenv("PDSERVE_KERNELS", "portable", 1), 0);
   auto server = Process::StartServer(BinaryPath(c.binary), args);
   unsetenv("PDSERVE_KERNELS");
