@@ -13,13 +13,14 @@ namespace {
 
 namespace pb = ::pdserve::inference::v1;
 
-// One Decode stream. Tokens arrive from the scheduler thread and are written one at a time;
+// One Decode stream. Tokens arrive from the scheduler's threads and are written one at a time;
 // the reactor deletes itself in OnDone, which gRPC calls only after Finish, and Finish is only
 // called after the scheduler's last call (OnFinish) — so the scheduler never sees a dead sink.
 class DecodeReactor final : public grpc::ServerWriteReactor<pb::DecodeResponse>,
                             public DecodeSink {
  public:
-  explicit DecodeReactor(DecodeMetrics* metrics) : metrics_(metrics) {}
+  DecodeReactor(DecodeScheduler* scheduler, DecodeMetrics* metrics)
+      : scheduler_(scheduler), metrics_(metrics) {}
 
   void FinishNow(const grpc::Status& status) { Finish(status); }
 
@@ -74,7 +75,10 @@ class DecodeReactor final : public grpc::ServerWriteReactor<pb::DecodeResponse>,
     if (finish_now) Finish(to_send);
   }
 
-  void OnCancel() override { cancelled_ = true; }
+  void OnCancel() override {
+    cancelled_ = true;
+    scheduler_->NotifyCancelled();  // an admission in flight stops reading
+  }
   void OnDone() override { delete this; }
 
  private:
@@ -103,9 +107,10 @@ class DecodeReactor final : public grpc::ServerWriteReactor<pb::DecodeResponse>,
     StartWrite(&queue_.front());
   }
 
-  DecodeMetrics* metrics_;
+  DecodeScheduler* const scheduler_;
+  DecodeMetrics* const metrics_;
   std::atomic<bool> cancelled_{false};
-  absl::Time last_token_ = absl::InfinitePast();  // scheduler thread only
+  absl::Time last_token_ = absl::InfinitePast();  // sink calls only (never concurrent)
   absl::Mutex mu_;
   std::deque<pb::DecodeResponse> queue_ ABSL_GUARDED_BY(mu_);  // front() may be in flight
   bool writing_ ABSL_GUARDED_BY(mu_) = false;   // queue_.front() is being written
@@ -134,7 +139,7 @@ DecodeMetrics::DecodeMetrics(common::MetricsRegistry* registry)
 
 grpc::ServerWriteReactor<pb::DecodeResponse>* DecodeService::Decode(
     grpc::CallbackServerContext* context, const pb::DecodeRequest* request) {
-  auto* reactor = new DecodeReactor(metrics_);
+  auto* reactor = new DecodeReactor(scheduler_, metrics_);
   metrics_->requests->Add();
   if (absl::Status auth = auth_->Check(*context); !auth.ok()) {
     metrics_->failures->Add();

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "services/common/build_info.h"
 #include "services/common/auth.h"
 #include "services/common/server_flags.h"
@@ -19,6 +20,9 @@ ABSL_FLAG(std::string, kv_fetch, "delta",
           "whole cumulative K/V every step");
 ABSL_FLAG(int, max_batch, 32, "sequences per decode step");
 ABSL_FLAG(int, max_new_tokens_limit, 4096, "largest max_new_tokens a request may ask for");
+ABSL_FLAG(int, max_admissions, 4,
+          "sequences admitted at once (GetSequence + ReadKv of the prefix, off the step loop); "
+          "admission runs this many sequences ahead of the batch");
 
 namespace {
 
@@ -43,6 +47,10 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_max_batch) < 1) {
     return Fail(absl::InvalidArgumentError("max_batch: must be >= 1"));
   }
+  if (absl::GetFlag(FLAGS_max_admissions) < 1) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("max_admissions: ", absl::GetFlag(FLAGS_max_admissions), " is not >= 1")));
+  }
   auto host = model_server::LoadFromFlags();
   if (!host.ok()) return Fail(host.status());
 
@@ -56,6 +64,7 @@ int main(int argc, char** argv) {
   options.model_aliases = {host->model_alias};
   options.fetch = fetch == "full" ? decode::KvFetchMode::kFull : decode::KvFetchMode::kDelta;
   options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  options.max_admissions = absl::GetFlag(FLAGS_max_admissions);
   options.max_new_tokens_limit = static_cast<uint32_t>(absl::GetFlag(FLAGS_max_new_tokens_limit));
   options.on_step = [&decode_metrics](int batch, absl::Duration step) {
     decode_metrics.batch_size->Observe(batch);

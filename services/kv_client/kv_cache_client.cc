@@ -29,6 +29,10 @@ absl::Status FromRpc(const grpc::Status& status, absl::string_view method) {
   return common::Annotate(common::FromGrpcStatus(status), absl::StrCat("cache manager ", method));
 }
 
+absl::Status CancelledCall(absl::string_view method) {
+  return absl::CancelledError(absl::StrCat("cache manager ", method, ": cancelled by the caller"));
+}
+
 class GrpcKvCacheClient : public KvCacheClient {
  public:
   GrpcKvCacheClient(const KvCacheClientOptions& options, std::shared_ptr<grpc::Channel> channel)
@@ -98,7 +102,9 @@ class GrpcKvCacheClient : public KvCacheClient {
 
   absl::StatusOr<ReadResult> Read(const std::string& sequence_id, uint64_t from_token,
                                   absl::Span<const BlockKey> held,
-                                  const decoder::KvLayout& layout) override {
+                                  const decoder::KvLayout& layout,
+                                  CallCanceller* cancel) override {
+    if (cancel != nullptr && cancel->cancelled()) return CancelledCall("ReadKv");
     pb::ReadKvRequest request;
     request.set_sequence_id(sequence_id);
     request.set_from_token(from_token);
@@ -109,6 +115,7 @@ class GrpcKvCacheClient : public KvCacheClient {
     }
     grpc::ClientContext context;
     Prepare(&context);
+    CallCanceller::Registration abort(cancel, [&context] { context.TryCancel(); });
     auto stream = stub_->ReadKv(&context, request);
     ReadResult result;
     const size_t token_bytes = layout.TokenFloats() * sizeof(float);
@@ -166,12 +173,15 @@ class GrpcKvCacheClient : public KvCacheClient {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<SequenceState> GetSequence(const std::string& sequence_id) override {
+  absl::StatusOr<SequenceState> GetSequence(const std::string& sequence_id,
+                                            CallCanceller* cancel) override {
+    if (cancel != nullptr && cancel->cancelled()) return CancelledCall("GetSequence");
     pb::GetSequenceRequest request;
     request.set_sequence_id(sequence_id);
     pb::GetSequenceResponse response;
     grpc::ClientContext context;
     Prepare(&context);
+    CallCanceller::Registration abort(cancel, [&context] { context.TryCancel(); });
     grpc::Status status = stub_->GetSequence(&context, request, &response);
     if (!status.ok()) return FromRpc(status, "GetSequence");
     SequenceState state;

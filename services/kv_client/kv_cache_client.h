@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "decoder/kv_layout.h"
+#include "services/kv_client/call_canceller.h"
 #include "services/common/auth.h"
 #include "services/common/client_channel.h"
 
@@ -105,12 +106,16 @@ class KvCacheClient {
   virtual absl::StatusOr<std::vector<absl::Status>> Append(
       absl::Span<const AppendRequestItem> items) = 0;
   // Blocks overlapping [from_token, length) minus `held` full blocks; every block's checksum is
-  // verified (DATA_LOSS on mismatch).
+  // verified (DATA_LOSS on mismatch). `cancel` (may be null; one call at a time) abandons the
+  // read: CANCELLED.
   virtual absl::StatusOr<ReadResult> Read(const std::string& sequence_id, uint64_t from_token,
                                           absl::Span<const BlockKey> held,
-                                          const decoder::KvLayout& layout) = 0;
+                                          const decoder::KvLayout& layout,
+                                          CallCanceller* cancel) = 0;
   virtual absl::Status Release(const std::string& sequence_id) = 0;
-  virtual absl::StatusOr<SequenceState> GetSequence(const std::string& sequence_id) = 0;
+  // `cancel` as for Read.
+  virtual absl::StatusOr<SequenceState> GetSequence(const std::string& sequence_id,
+                                                    CallCanceller* cancel) = 0;
   // True when the manager answers grpc.health.v1 SERVING within `timeout`.
   virtual bool Healthy(absl::Duration timeout) = 0;
 };

@@ -80,7 +80,7 @@ absl::StatusOr<PrefillOutput> PrefillCore::RunOnSequence(const std::vector<int32
   std::vector<decoder::KvSpan> past;
   if (cached > 0) {
     absl::Time t0 = absl::Now();
-    PDSERVE_ASSIGN_OR_RETURN(prefix, options_.cache->Read(created.sequence_id, 0, {}, layout));
+    PDSERVE_ASSIGN_OR_RETURN(prefix, options_.cache->Read(created.sequence_id, 0, {}, layout, nullptr));
     out.report.prefix_read_us = common::Micros(absl::Now() - t0);
     out.report.kv_bytes_read = prefix.bytes;
     uint64_t covered = 0;
